@@ -1,0 +1,170 @@
+import keras
+
+from convbert_keras.layers.grouped_dense import GroupedDense
+from convbert_keras.layers.initializers import clone_initializer
+from convbert_keras.layers.mixed_attention import MixedAttention
+
+
+@keras.saving.register_keras_serializable(package="convbert_keras")
+class ConvBertEncoderLayer(keras.layers.Layer):
+    """One ConvBERT block: mixed attention, then a (grouped) feed-forward.
+
+    `x = LayerNorm(x + Dropout(MixedAttention(x)))`, then
+    `x = LayerNorm(x + Dropout(FFN(x)))` with
+    `FFN = Dense_{H -> I} -> GELU (exact, erf) -> Dense_{I -> H}`; when
+    `num_groups > 1` both dense layers are `GroupedDense`.
+
+    Args:
+        num_heads, head_ratio, conv_kernel_size, conv_type,
+            mask_padding_in_conv: see `MixedAttention`.
+        intermediate_dim: int. Width of the feed-forward layer.
+        num_groups: int. Groups of the feed-forward layers (1 = dense).
+        dropout: float. Dropout on attention probabilities and on the outputs
+            of both sub-blocks.
+        layer_norm_epsilon: float. 1e-12 in the references.
+        kernel_initializer: initializer of every kernel.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments: `hidden_states` `(B, L, H)`, `padding_mask` `(B, L)`
+    (optional), `training`. Returns `(B, L, H)`.
+
+    Example:
+    ```python
+    layer = ConvBertEncoderLayer(num_heads=4, intermediate_dim=1024)
+    y = layer(np.random.rand(2, 16, 256).astype("float32"))  # (2, 16, 256)
+    ```
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        intermediate_dim,
+        head_ratio=2,
+        conv_kernel_size=9,
+        conv_type="span",
+        num_groups=1,
+        dropout=0.0,
+        layer_norm_epsilon=1e-12,
+        mask_padding_in_conv=False,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_groups < 1 or intermediate_dim % num_groups:
+            raise ValueError(
+                f"`intermediate_dim` ({intermediate_dim}) must be divisible by "
+                f"`num_groups` ({num_groups})."
+            )
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.head_ratio = head_ratio
+        self.conv_kernel_size = conv_kernel_size
+        self.conv_type = conv_type
+        self.num_groups = num_groups
+        self.dropout = dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.mask_padding_in_conv = mask_padding_in_conv
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.attention = MixedAttention(
+            num_heads=num_heads,
+            head_ratio=head_ratio,
+            conv_kernel_size=conv_kernel_size,
+            conv_type=conv_type,
+            dropout=dropout,
+            mask_padding_in_conv=mask_padding_in_conv,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name="attention",
+        )
+
+    def _feedforward_dense(self, units, name):
+        if self.num_groups > 1:
+            return GroupedDense(
+                units,
+                num_groups=self.num_groups,
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                dtype=self.dtype_policy,
+                name=name,
+            )
+        return keras.layers.Dense(
+            units,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _layer_norm(self, name, hidden_dim):
+        layer = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+        layer.build((None, None, hidden_dim))
+        return layer
+
+    def _dropout(self, name):
+        return keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name=name
+        )
+
+    def build(self, hidden_states_shape, padding_mask_shape=None):
+        hidden_dim = hidden_states_shape[-1]
+        if hidden_dim % self.num_groups:
+            raise ValueError(
+                f"`hidden_dim` ({hidden_dim}) must be divisible by `num_groups` "
+                f"({self.num_groups})."
+            )
+        self.attention.build(hidden_states_shape)
+        self.attention_dropout = self._dropout("attention_dropout")
+        self.attention_layer_norm = self._layer_norm(
+            "attention_layer_norm", hidden_dim
+        )
+        self.feedforward_intermediate_dense = self._feedforward_dense(
+            self.intermediate_dim, "feedforward_intermediate_dense"
+        )
+        self.feedforward_intermediate_dense.build(hidden_states_shape)
+        self.feedforward_output_dense = self._feedforward_dense(
+            hidden_dim, "feedforward_output_dense"
+        )
+        self.feedforward_output_dense.build(
+            (*hidden_states_shape[:-1], self.intermediate_dim)
+        )
+        self.feedforward_dropout = self._dropout("feedforward_dropout")
+        self.feedforward_layer_norm = self._layer_norm(
+            "feedforward_layer_norm", hidden_dim
+        )
+        self.built = True
+
+    def call(self, hidden_states, padding_mask=None, training=None):
+        attended = self.attention(
+            hidden_states, padding_mask=padding_mask, training=training
+        )
+        attended = self.attention_dropout(attended, training=training)
+        x = self.attention_layer_norm(hidden_states + attended)
+        h = self.feedforward_intermediate_dense(x)
+        # Exact (erf) GELU, as the references; keras.ops.gelu defaults to tanh.
+        h = keras.activations.gelu(h, approximate=False)
+        h = self.feedforward_output_dense(h)
+        h = self.feedforward_dropout(h, training=training)
+        return self.feedforward_layer_norm(x + h)
+
+    def compute_output_shape(self, hidden_states_shape, padding_mask_shape=None):
+        return hidden_states_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "head_ratio": self.head_ratio,
+                "conv_kernel_size": self.conv_kernel_size,
+                "conv_type": self.conv_type,
+                "num_groups": self.num_groups,
+                "dropout": self.dropout,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "mask_padding_in_conv": self.mask_padding_in_conv,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config
