@@ -1,11 +1,14 @@
 """ConvBERT for Keras 3 and TensorFlow."""
 
+from convbert_keras import convert
+
 from convbert_keras.layers import ConvBertEncoderLayer
 from convbert_keras.layers import GroupedDense
 from convbert_keras.layers import MixedAttention
 from convbert_keras.layers import SpanDynamicConv
 from convbert_keras.models import CONVBERT_CONFIGS
 from convbert_keras.models import ConvBertBackbone
+from convbert_keras.models import ConvBertTokenizer
 from convbert_keras.models import convbert_config
 
 __version__ = "0.1.0"
@@ -14,6 +17,7 @@ __all__ = [
     "CONVBERT_CONFIGS",
     "ConvBertBackbone",
     "ConvBertEncoderLayer",
+    "ConvBertTokenizer",
     "GroupedDense",
     "MixedAttention",
     "SpanDynamicConv",

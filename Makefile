@@ -1,0 +1,34 @@
+# `make test` takes a fresh clone with only python3 to a passing test run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch for the reference tests; a bare `torch` would pull a
+# multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: install test test-fast fixtures clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[test,reference]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Everything, slow and reference tests included.
+test: install
+	$(BIN)/python -m pytest -q
+
+# Tiny configs only: no full-size models.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Regenerates tests/fixtures from transformers' PyTorch ConvBERT.
+fixtures: install
+	$(BIN)/python scripts/make_reference_fixtures.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,109 @@
+"""The executable reference: transformers' PyTorch ConvBERT.
+
+Builds randomly initialised `ConvBertModel`s, saves them as Hugging Face
+checkpoints and runs them, so that conversion can be checked against the
+public implementation. Needs `torch` and `transformers` (the `reference`
+extra); nothing else in the package imports this module.
+"""
+
+import numpy as np
+
+
+def hf_config_kwargs(backbone_kwargs):
+    """Maps `ConvBertBackbone` arguments to `transformers.ConvBertConfig`."""
+    kwargs = dict(backbone_kwargs)
+    hidden_dim = kwargs["hidden_dim"]
+    return {
+        "vocab_size": kwargs["vocabulary_size"],
+        "hidden_size": hidden_dim,
+        "embedding_size": kwargs.get("embedding_dim") or hidden_dim,
+        "num_hidden_layers": kwargs["num_layers"],
+        "num_attention_heads": kwargs["num_heads"],
+        "intermediate_size": kwargs["intermediate_dim"],
+        "head_ratio": kwargs.get("head_ratio", 2),
+        "conv_kernel_size": kwargs.get("conv_kernel_size", 9),
+        "num_groups": kwargs.get("num_groups", 1),
+        "max_position_embeddings": kwargs.get("max_sequence_length", 512),
+        "type_vocab_size": kwargs.get("num_segments", 2),
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+    }
+
+
+def random_hf_model(backbone_kwargs, seed=0):
+    """A `transformers.ConvBertModel` whose every weight is random.
+
+    The library's initialiser leaves biases at 0 and LayerNorm at (1, 0);
+    perturbing them too makes a parity check see every weight.
+    """
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    config = transformers.ConvBertConfig(**hf_config_kwargs(backbone_kwargs))
+    model = transformers.ConvBertModel(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn_like(param) * 0.05
+            param.add_(noise if "LayerNorm" in name or "bias" in name else 0)
+    return model
+
+
+def sample_inputs(vocabulary_size, batch_size=3, length=12, seed=0):
+    """A padded batch with two segments: rows get 100%, 75% and 50% tokens."""
+    rng = np.random.default_rng(seed)
+    token_ids = rng.integers(1, vocabulary_size, (batch_size, length))
+    padding_mask = np.ones((batch_size, length), "int32")
+    segment_ids = np.zeros((batch_size, length), "int32")
+    for row in range(batch_size):
+        real = max(2, length - row * length // 4)
+        padding_mask[row, real:] = 0
+        segment_ids[row, real // 2 : real] = 1
+    token_ids = np.where(padding_mask == 1, token_ids, 0).astype("int32")
+    return {
+        "token_ids": token_ids,
+        "segment_ids": segment_ids,
+        "padding_mask": padding_mask,
+    }
+
+
+def reference_outputs(model, inputs):
+    """`last_hidden_state` of the PyTorch model on backbone-style inputs."""
+    import torch
+
+    with torch.no_grad():
+        outputs = model(
+            input_ids=torch.as_tensor(inputs["token_ids"], dtype=torch.long),
+            token_type_ids=torch.as_tensor(inputs["segment_ids"], dtype=torch.long),
+            attention_mask=torch.as_tensor(inputs["padding_mask"], dtype=torch.long),
+        )
+    return outputs.last_hidden_state.numpy()
+
+
+
+def write_reference_checkpoint(backbone_kwargs, directory, seed=0, vocabulary=None):
+    """Saves a random reference model and its outputs on `sample_inputs`.
+
+    Writes `config.json` and `model.safetensors` (`save_pretrained`), the
+    same weights as `pytorch_model.bin` (`torch.save` of the state dict),
+    `vocab.txt` when a vocabulary is given, and `reference.npz` with the
+    inputs and `sequence_output`. Returns the model.
+    """
+    import os
+
+    import torch
+
+    model = random_hf_model(backbone_kwargs, seed=seed)
+    model.save_pretrained(directory, safe_serialization=True)
+    torch.save(model.state_dict(), os.path.join(directory, "pytorch_model.bin"))
+    if vocabulary is not None:
+        with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(vocabulary) + "\n")
+    inputs = sample_inputs(backbone_kwargs["vocabulary_size"], seed=seed)
+    np.savez(
+        os.path.join(directory, "reference.npz"),
+        sequence_output=reference_outputs(model, inputs),
+        **inputs,
+    )
+    return model

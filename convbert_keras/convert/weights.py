@@ -1,0 +1,218 @@
+"""Maps Hugging Face ConvBERT weights onto a `ConvBertBackbone`.
+
+Every reader in this package produces one canonical form: a dict from the
+names of transformers' PyTorch `ConvBertModel` (`encoder.layer.0.attention.
+self.query.weight`, ...) to NumPy arrays in PyTorch layout. This module
+checks that dict against the backbone (missing, unexpected and misshapen
+weights, each named) and assigns it.
+"""
+
+import re
+import warnings
+
+import numpy as np
+
+# Buffers that some transformers versions save beside the weights.
+_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
+
+
+def _transpose(array):
+    return array.T
+
+
+def _linear(array):
+    # (out, in) in PyTorch; GroupedLinear weights (G, in/G, out/G) already
+    # match GroupedDense.
+    return array.T if array.ndim == 2 else array
+
+
+def _depthwise(array):
+    return np.transpose(array, (2, 0, 1))  # (H, 1, K) -> (K, H, 1)
+
+
+def _pointwise(array):
+    return np.transpose(array, (2, 1, 0))  # (A, H, 1) -> (1, H, A)
+
+
+def _flatten(array):
+    return array.reshape(-1)
+
+
+def _copy(array):
+    return array
+
+
+def _dense_pairs(layer, prefix, kernel_fn=_transpose):
+    return [
+        (layer.kernel, f"{prefix}.weight", kernel_fn),
+        (layer.bias, f"{prefix}.bias", _copy),
+    ]
+
+
+def _norm_pairs(layer, prefix):
+    return [
+        (layer.gamma, f"{prefix}.weight", _copy),
+        (layer.beta, f"{prefix}.bias", _copy),
+    ]
+
+
+def backbone_weight_map(backbone):
+    """Lists `(variable, hf_name, pytorch_to_keras)` for every weight."""
+    pairs = [
+        (backbone.token_embedding.embeddings, "embeddings.word_embeddings.weight", _copy),
+        (
+            backbone.position_embedding.position_embeddings,
+            "embeddings.position_embeddings.weight",
+            _copy,
+        ),
+        (
+            backbone.segment_embedding.embeddings,
+            "embeddings.token_type_embeddings.weight",
+            _copy,
+        ),
+        *_norm_pairs(backbone.embeddings_layer_norm, "embeddings.LayerNorm"),
+    ]
+    if backbone.embeddings_projection is not None:
+        pairs += _dense_pairs(backbone.embeddings_projection, "embeddings_project")
+    for i, layer in enumerate(backbone.transformer_layers):
+        prefix = f"encoder.layer.{i}"
+        attention = layer.attention
+        self_prefix = f"{prefix}.attention.self"
+        pairs += _dense_pairs(attention.query_dense, f"{self_prefix}.query")
+        pairs += _dense_pairs(attention.key_dense, f"{self_prefix}.key")
+        pairs += _dense_pairs(attention.value_dense, f"{self_prefix}.value")
+        if attention.conv_type != "none":
+            conv = attention.span_dynamic_conv
+            if conv.conv_type == "span":
+                key_prefix = f"{self_prefix}.key_conv_attn_layer"
+                pairs += [
+                    (conv.key_conv.depthwise_kernel, f"{key_prefix}.depthwise.weight", _depthwise),
+                    (conv.key_conv.pointwise_kernel, f"{key_prefix}.pointwise.weight", _pointwise),
+                    (conv.key_conv.bias, f"{key_prefix}.bias", _flatten),
+                ]
+            pairs += _dense_pairs(conv.kernel_dense, f"{self_prefix}.conv_kernel_layer")
+            pairs += _dense_pairs(conv.conv_value_dense, f"{self_prefix}.conv_out_layer")
+        pairs += _dense_pairs(attention.output_dense, f"{prefix}.attention.output.dense")
+        pairs += _norm_pairs(layer.attention_layer_norm, f"{prefix}.attention.output.LayerNorm")
+        pairs += _dense_pairs(
+            layer.feedforward_intermediate_dense, f"{prefix}.intermediate.dense", _linear
+        )
+        pairs += _dense_pairs(layer.feedforward_output_dense, f"{prefix}.output.dense", _linear)
+        pairs += _norm_pairs(layer.feedforward_layer_norm, f"{prefix}.output.LayerNorm")
+    return pairs
+
+
+def strip_model_prefix(state):
+    """Drops the `convbert.` prefix of task models (`ConvBertForX`)."""
+    if any(name.startswith("convbert.") for name in state):
+        return {
+            name[len("convbert.") :] if name.startswith("convbert.") else name: value
+            for name, value in state.items()
+        }
+    return dict(state)
+
+
+def load_weights_into_backbone(backbone, state, source="checkpoint"):
+    """Assigns a canonical (PyTorch-named, PyTorch-layout) state dict.
+
+    Raises `ValueError` naming every missing weight and every shape that
+    does not match; warns about weights the backbone has no place for
+    (task heads, generator weights), which are left out.
+    """
+    state = strip_model_prefix(state)
+    pairs = backbone_weight_map(backbone)
+    expected = {name for _, name, _ in pairs}
+    missing = sorted(expected - set(state))
+    if missing:
+        shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
+        raise ValueError(
+            f"{source} is missing {len(missing)} weight(s) the backbone needs: "
+            f"{shown}. Check that the checkpoint is a ConvBERT with the "
+            "configuration given (number of layers, embedding size, groups)."
+        )
+    extra = sorted(
+        name
+        for name in set(state) - expected
+        if name not in _BUFFERS
+    )
+    if extra:
+        shown = ", ".join(extra[:8]) + (" ..." if len(extra) > 8 else "")
+        warnings.warn(
+            f"{source} has {len(extra)} weight(s) the backbone does not use, "
+            f"left out: {shown}",
+            stacklevel=2,
+        )
+    errors = []
+    converted = []
+    for variable, name, fn in pairs:
+        value = fn(np.asarray(state[name]))
+        if tuple(value.shape) != tuple(variable.shape):
+            errors.append(
+                f"{name}: checkpoint shape {tuple(np.shape(state[name]))} "
+                f"gives {tuple(value.shape)}, the backbone expects "
+                f"{tuple(variable.shape)}"
+            )
+        converted.append((variable, value))
+    if errors:
+        raise ValueError(
+            f"{source} does not match the backbone configuration:\n  "
+            + "\n  ".join(errors)
+        )
+    for variable, value in converted:
+        variable.assign(value.astype(variable.dtype))
+
+
+_TF_RENAMES = [
+    (r"layer_\._(\d+)", r"layer.\1"),  # transformers' TF2 port
+    (r"layer_(\d+)", r"layer.\1"),  # the original TF1 code
+    (r"conv_attn_key", "key_conv_attn_layer"),
+    (r"conv_attn_kernel", "conv_kernel_layer"),
+    (r"conv_attn_point", "conv_out_layer"),
+    (r"g_dense", "dense"),
+    (r"depthwise_kernel$", "depthwise/weight"),
+    (r"pointwise_kernel$", "pointwise/weight"),
+    (r"(word|position|token_type)_embeddings(/weight|/embeddings)?$", r"\1_embeddings/weight"),
+    (r"/(kernel|gamma)$", "/weight"),
+    (r"/beta$", "/bias"),
+]
+
+
+def tf_name_to_hf(name):
+    """Translates a TF variable name into the canonical PyTorch name.
+
+    Accepts the original code's names (`electra/encoder/layer_3/attention/
+    self/conv_attn_key/depthwise_kernel`) and those of transformers' TF2 port
+    (`convbert/encoder/layer_._3/.../key_conv_attn_layer/depthwise_kernel:0`).
+    Returns `None` for variables outside the encoder (heads, optimizer).
+    """
+    name = name.split(":")[0]
+    parts = name.split("/")
+    for start, part in enumerate(parts):
+        if part in ("embeddings", "embeddings_project", "encoder"):
+            break
+    else:
+        return None
+    name = "/".join(parts[start:])
+    for pattern, replacement in _TF_RENAMES:
+        name = re.sub(pattern, replacement, name)
+    return name.replace("/", ".")
+
+
+def tf_layout_to_torch(hf_name, array, grouped_layout):
+    """Converts a Keras-layout TF array to the PyTorch layout.
+
+    `grouped_layout` names how grouped FFN kernels are stored: `"keras"` as
+    `(G, in/G, out/G)` (original TF1 code) or `"hf_tf"` as
+    `(out/G, in/G, G)` (transformers' TF2 port).
+    """
+    if hf_name.endswith("depthwise.weight"):
+        return np.transpose(array, (1, 2, 0))
+    if hf_name.endswith("pointwise.weight"):
+        return np.transpose(array, (2, 1, 0))
+    if hf_name.endswith("key_conv_attn_layer.bias"):
+        return array.reshape(-1, 1)
+    if array.ndim == 3 and grouped_layout == "hf_tf":
+        return np.transpose(array, (2, 1, 0))
+    if array.ndim == 2 and not hf_name.endswith("_embeddings.weight"):
+        return array.T  # a dense kernel; embedding tables keep their layout
+    return array
