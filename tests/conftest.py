@@ -1,0 +1,21 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+FIXTURE_NAMES = ("tiny", "tiny_grouped")
+
+
+def load_reference(name):
+    """Inputs and transformers' outputs saved by make_reference_fixtures."""
+    data = np.load(os.path.join(FIXTURES, name, "reference.npz"))
+    inputs = {k: data[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+    return inputs, data["sequence_output"]
+
+
+@pytest.fixture(params=FIXTURE_NAMES)
+def fixture_name(request):
+    return request.param

@@ -1,0 +1,195 @@
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+from convbert_keras import CONVBERT_CONFIGS
+from convbert_keras import ConvBertBackbone
+from convbert_keras import convbert_config
+
+TINY = dict(
+    vocabulary_size=50, num_layers=2, num_heads=4, hidden_dim=16,
+    embedding_dim=8, intermediate_dim=32, conv_kernel_size=5, max_sequence_length=64,
+)
+
+
+def make_inputs(lengths, total, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = np.array([[1] * n + [0] * (total - n) for n in lengths], "int32")
+    tokens = rng.integers(1, 50, mask.shape).astype("int32") * mask
+    segments = np.zeros_like(mask)
+    segments[:, 3:] = 1
+    return {"token_ids": tokens, "segment_ids": segments * mask, "padding_mask": mask}
+
+
+def pad_to(inputs, total):
+    extra = total - inputs["token_ids"].shape[1]
+    return {k: np.pad(v, ((0, 0), (0, extra))) for k, v in inputs.items()}
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [("small", 13_143_768), ("medium-small", 17_475_888), ("base", 105_680_520)],
+)
+def test_published_parameter_counts(size, expected):
+    assert ConvBertBackbone(**convbert_config(size)).count_params() == expected
+
+
+def test_convbert_config_rejects_unknown_size():
+    with pytest.raises(ValueError, match="Unknown ConvBERT size 'large'"):
+        convbert_config("large")
+    assert set(CONVBERT_CONFIGS) == {"small", "medium-small", "base"}
+
+
+def test_outputs_and_pooled_is_cls_state():
+    model = ConvBertBackbone(**TINY)
+    inputs = make_inputs([7, 4], 7)
+    out = model(inputs)
+    assert out["sequence_output"].shape == (2, 7, 16)
+    np.testing.assert_array_equal(out["pooled_output"], out["sequence_output"][:, 0])
+
+
+def test_embedding_bottleneck_projection():
+    assert ConvBertBackbone(**TINY).embeddings_projection is not None
+    same = ConvBertBackbone(**dict(TINY, embedding_dim=16))
+    assert same.embeddings_projection is None
+    assert ConvBertBackbone(**dict(TINY, embedding_dim=None)).embedding_dim == 16
+
+
+def test_conv_type_none_is_bert_sized():
+    # Without the conv branch the encoder is BERT's: same weights as
+    # keras-hub's BertBackbone, less its pooler.
+    ours = ConvBertBackbone(**dict(TINY, embedding_dim=16, conv_type="none"))
+    bert = keras_hub.models.BertBackbone(
+        vocabulary_size=50, num_layers=2, num_heads=4, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=64,
+    )
+    assert ours.count_params() == bert.count_params() - (16 * 16 + 16)
+
+
+@pytest.mark.parametrize("conv_type", ["span", "dynamic", "none"])
+@pytest.mark.parametrize("head_ratio", [1, 2, 4])
+def test_ablation_switches_build_and_run(conv_type, head_ratio):
+    model = ConvBertBackbone(**dict(TINY, conv_type=conv_type, head_ratio=head_ratio, num_groups=2))
+    out = model(make_inputs([5, 3], 6))["sequence_output"]
+    assert out.shape == (2, 6, 16) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(hidden_dim=18), r"`hidden_dim` \(18\) must be divisible by `num_heads` \(4\)"),
+        (dict(conv_type="lightweight"), "Unknown `conv_type`"),
+        (dict(num_layers=0), "`num_layers` must be a positive integer"),
+        (dict(dropout=1.0), "`dropout` must be in"),
+        (dict(num_groups=3), "divisible by `num_groups`"),
+        (dict(conv_kernel_size=4), "odd"),
+    ],
+)
+def test_bad_config_is_rejected_with_its_name(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        ConvBertBackbone(**dict(TINY, **overrides))
+
+
+def test_variable_sequence_lengths():
+    model = ConvBertBackbone(**TINY)
+    for length in (1, 5, 17, 64):
+        out = model.predict_on_batch(make_inputs([length], length))
+        assert out["sequence_output"].shape == (1, length, 16)
+
+
+def test_padding_switch_on_makes_outputs_independent_of_padding():
+    model = ConvBertBackbone(**dict(TINY, mask_padding_in_conv=True))
+    inputs = make_inputs([6, 4], 6)
+    short = model.predict_on_batch(inputs)["sequence_output"]
+    long = model.predict_on_batch(pad_to(inputs, 20))["sequence_output"]
+    np.testing.assert_allclose(long[0, :6], short[0, :6], atol=1e-5)
+    np.testing.assert_allclose(long[1, :4], short[1, :4], atol=1e-5)
+
+
+def test_padding_switch_off_keeps_reference_behaviour():
+    # The references let padded positions feed the convolution: real-token
+    # outputs move when padding is appended. The same weights with the switch
+    # on do not move.
+    off = ConvBertBackbone(**TINY)
+    inputs = make_inputs([4], 4)
+    short = off.predict_on_batch(inputs)["sequence_output"]
+    long = off.predict_on_batch(pad_to(inputs, 12))["sequence_output"]
+    assert np.abs(long[0, :4] - short[0, :4]).max() > 1e-3
+    on = ConvBertBackbone(**dict(TINY, mask_padding_in_conv=True))
+    on.set_weights(off.get_weights())
+    np.testing.assert_allclose(
+        on.predict_on_batch(inputs)["sequence_output"], short, atol=1e-5
+    )
+
+
+def test_config_round_trip():
+    model = ConvBertBackbone(**dict(TINY, conv_type="dynamic", num_groups=2, mask_padding_in_conv=True))
+    config = model.get_config()
+    restored = ConvBertBackbone.from_config(config)
+    assert restored.get_config() == config
+    assert restored.count_params() == model.count_params()
+
+
+def test_keras_file_save_and_load(tmp_path):
+    model = ConvBertBackbone(**dict(TINY, num_groups=2))
+    inputs = make_inputs([6, 3], 6)
+    expected = model.predict_on_batch(inputs)["sequence_output"]
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, ConvBertBackbone)
+    np.testing.assert_allclose(
+        restored.predict_on_batch(inputs)["sequence_output"], expected, atol=1e-6
+    )
+
+
+def test_preset_round_trip(tmp_path):
+    model = ConvBertBackbone(**TINY)
+    inputs = make_inputs([6, 3], 6)
+    expected = model.predict_on_batch(inputs)["sequence_output"]
+    model.save_to_preset(str(tmp_path))
+    for loader in (ConvBertBackbone, keras_hub.models.Backbone):
+        restored = loader.from_preset(str(tmp_path))
+        assert isinstance(restored, ConvBertBackbone)
+        np.testing.assert_allclose(
+            restored.predict_on_batch(inputs)["sequence_output"], expected, atol=1e-6
+        )
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_is_finite_and_close(policy):
+    full = ConvBertBackbone(**dict(TINY, num_groups=2))
+    mixed = ConvBertBackbone(**dict(TINY, num_groups=2, dtype=policy))
+    mixed.set_weights(full.get_weights())
+    inputs = make_inputs([6, 2], 6)
+    expected = full.predict_on_batch(inputs)["sequence_output"]
+    got = mixed.predict_on_batch(inputs)["sequence_output"]
+    assert np.isfinite(got).all()
+    assert mixed.transformer_layers[0].attention.compute_dtype == policy.split("_")[1]
+    # Half precision keeps about 3 (bf16: 2) significant digits.
+    np.testing.assert_allclose(np.asarray(got, "float32"), expected, atol=0.1)
+
+
+def test_lora_targets_attention_projections():
+    model = ConvBertBackbone(**TINY)
+    model.enable_lora(rank=2)
+    trainable = {w.path for w in model.trainable_weights}
+    assert any("query_dense" in p and "lora" in p for p in trainable)
+    assert any("value_dense" in p and "lora" in p for p in trainable)
+    assert not any("span_dynamic_conv" in p for p in trainable)
+
+
+def test_training_reduces_loss():
+    model = ConvBertBackbone(**dict(TINY, dropout=0.0))
+    inputs = make_inputs([6, 6, 4, 5], 6)
+    outputs = keras.layers.Dense(2)(model.output["pooled_output"])
+    classifier = keras.Model(model.input, outputs)
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    labels = np.array([0, 1, 0, 1])
+    history = classifier.fit(inputs, labels, epochs=15, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+
