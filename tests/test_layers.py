@@ -7,6 +7,7 @@ from convbert_keras import ConvBertEncoderLayer
 from convbert_keras import GroupedDense
 from convbert_keras import MixedAttention
 from convbert_keras import SpanDynamicConv
+from convbert_keras.layers.span_dynamic_conv import depthwise_conv
 from convbert_keras.layers.span_dynamic_conv import dynamic_depthwise_conv
 
 RNG = np.random.default_rng(0)
@@ -31,9 +32,10 @@ def conv_weights(conv):
     }
     if conv.conv_type == "span":
         w.update(
-            depthwise=conv.key_conv.depthwise_kernel.numpy(),
-            pointwise=conv.key_conv.pointwise_kernel.numpy(),
-            key_bias=conv.key_conv.bias.numpy(),
+            # SeparableConv1D layouts: depthwise (K, H, 1), pointwise (1, H, A).
+            depthwise=conv.key_depthwise_kernel.numpy()[..., None],
+            pointwise=conv.key_pointwise_dense.kernel.numpy()[None],
+            key_bias=conv.key_pointwise_dense.bias.numpy(),
         )
     return w
 
@@ -113,15 +115,25 @@ def test_span_dynamic_conv_matches_numpy(conv_type):
         x, q, conv_weights(conv), 2, 4, 5, span=conv_type == "span"
     )
     np.testing.assert_allclose(conv(x, q).numpy(), expected, atol=1e-5)
-    assert hasattr(conv, "key_conv") == (conv_type == "span")
+    assert hasattr(conv, "key_pointwise_dense") == (conv_type == "span")
 
 
-def test_span_dynamic_conv_weight_shapes_match_separable_conv_layout():
+def test_span_key_equals_keras_separable_conv1d():
     conv = SpanDynamicConv(num_heads=2, head_dim=4, kernel_size=9)
-    conv(randn(1, 3, 16), randn(1, 3, 8))
-    assert conv.key_conv.depthwise_kernel.shape == (9, 16, 1)
-    assert conv.key_conv.pointwise_kernel.shape == (1, 16, 8)
-    assert conv.key_conv.bias.shape == (8,)
+    x = randn(2, 5, 16)
+    conv(x, randn(2, 5, 8))
+    randomize(conv)
+    assert conv.key_depthwise_kernel.shape == (9, 16)
+    assert conv.key_pointwise_dense.kernel.shape == (16, 8)
+    separable = keras.layers.SeparableConv1D(8, 9, padding="same")
+    separable.build((None, None, 16))
+    separable.set_weights([
+        conv.key_depthwise_kernel.numpy()[..., None],
+        conv.key_pointwise_dense.kernel.numpy()[None],
+        conv.key_pointwise_dense.bias.numpy(),
+    ])
+    ours = conv.key_pointwise_dense(depthwise_conv(x, conv.key_depthwise_kernel))
+    np.testing.assert_allclose(ours.numpy(), separable(x).numpy(), atol=1e-5)
     assert conv.kernel_dense.kernel.shape == (8, 2 * 9)
 
 

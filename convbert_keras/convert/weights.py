@@ -27,11 +27,11 @@ def _linear(array):
 
 
 def _depthwise(array):
-    return np.transpose(array, (2, 0, 1))  # (H, 1, K) -> (K, H, 1)
+    return array[:, 0, :].T  # (H, 1, K) -> (K, H)
 
 
 def _pointwise(array):
-    return np.transpose(array, (2, 1, 0))  # (A, H, 1) -> (1, H, A)
+    return array[:, :, 0].T  # (A, H, 1) -> a Dense kernel (H, A)
 
 
 def _flatten(array):
@@ -86,9 +86,9 @@ def backbone_weight_map(backbone):
             if conv.conv_type == "span":
                 key_prefix = f"{self_prefix}.key_conv_attn_layer"
                 pairs += [
-                    (conv.key_conv.depthwise_kernel, f"{key_prefix}.depthwise.weight", _depthwise),
-                    (conv.key_conv.pointwise_kernel, f"{key_prefix}.pointwise.weight", _pointwise),
-                    (conv.key_conv.bias, f"{key_prefix}.bias", _flatten),
+                    (conv.key_depthwise_kernel, f"{key_prefix}.depthwise.weight", _depthwise),
+                    (conv.key_pointwise_dense.kernel, f"{key_prefix}.pointwise.weight", _pointwise),
+                    (conv.key_pointwise_dense.bias, f"{key_prefix}.bias", _flatten),
                 ]
             pairs += _dense_pairs(conv.kernel_dense, f"{self_prefix}.conv_kernel_layer")
             pairs += _dense_pairs(conv.conv_value_dense, f"{self_prefix}.conv_out_layer")

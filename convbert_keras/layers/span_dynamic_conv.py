@@ -15,8 +15,29 @@ def _check_conv_type(conv_type):
         )
 
 
+def shifted_windows(values, kernel_size):
+    """The `kernel_size` views `values[:, t + j - (K - 1) / 2]`, j = 0..K-1.
+
+    Positions outside the sequence read zeros ("same" zero padding). Every
+    convolution here is a weighted sum of these views: no `(.., K)` unfold
+    tensor is ever built, and XLA fuses the sum into one pass.
+    """
+    half = (kernel_size - 1) // 2
+    length = ops.shape(values)[1]
+    pad = [(0, 0)] * len(values.shape)
+    pad[1] = (half, half)
+    padded = ops.pad(values, pad)
+    return [padded[:, j : j + length] for j in range(kernel_size)]
+
+
+def depthwise_conv(values, taps):
+    """Static depthwise convolution: `values` `(B, L, C)`, `taps` `(K, C)`."""
+    windows = shifted_windows(values, taps.shape[0])
+    return sum(taps[j] * window for j, window in enumerate(windows))
+
+
 def dynamic_depthwise_conv(values, kernels):
-    """Convolves each position with its own softmax-normalised kernel.
+    """Convolves each position with its own kernel.
 
     `values` has shape `(B, L, heads, head_dim)` and `kernels`
     `(B, L, heads, K)`, `K` odd. Output position `t` of head `h` is
@@ -25,15 +46,8 @@ def dynamic_depthwise_conv(values, kernels):
     "unfold" of the values first; summing `K` shifted slices gives the same
     numbers without that `K`-times larger tensor.
     """
-    kernel_size = kernels.shape[-1]
-    half = (kernel_size - 1) // 2
-    length = ops.shape(values)[1]
-    padded = ops.pad(values, ((0, 0), (half, half), (0, 0), (0, 0)))
-    outputs = None
-    for j in range(kernel_size):
-        term = kernels[..., j : j + 1] * padded[:, j : j + length]
-        outputs = term if outputs is None else outputs + term
-    return outputs
+    windows = shifted_windows(values, kernels.shape[-1])
+    return sum(kernels[..., j : j + 1] * window for j, window in enumerate(windows))
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
@@ -44,8 +58,10 @@ class SpanDynamicConv(keras.layers.Layer):
     `kernel_size` neighbouring tokens and applies it to a projection of the
     hidden states, head by head:
 
-    - span-aware key: `Ks = SeparableConv1D(X)` (depthwise `kernel_size`
-      taps, zero "same" padding, pointwise to `A = num_heads * head_dim`);
+    - span-aware key: `Ks = SeparableConv1D(X)`: depthwise `kernel_size`
+      taps per channel (zero "same" padding, weight `key_depthwise_kernel`
+      of shape `(K, H)`), then a pointwise projection to
+      `A = num_heads * head_dim` with one bias (`key_pointwise_dense`);
     - kernel: `softmax_K(reshape(Dense_{A -> heads*K}(Ks * Q)))`;
     - values: `U = Dense_{H -> A}(X)`;
     - output: `sum_j kernel[t, h, j] * U[t + j - (K-1)/2, h]`.
@@ -121,16 +137,19 @@ class SpanDynamicConv(keras.layers.Layer):
 
     def build(self, hidden_states_shape, query_shape=None, padding_mask_shape=None):
         if self.conv_type == "span":
-            self.key_conv = keras.layers.SeparableConv1D(
-                filters=self.projection_dim,
-                kernel_size=self.kernel_size,
-                padding="same",
-                depthwise_initializer=self.depthwise_initializer,
-                pointwise_initializer=clone_initializer(self.kernel_initializer),
-                dtype=self.dtype_policy,
-                name="key_conv",
+            self.key_depthwise_kernel = self.add_weight(
+                name="key_depthwise_kernel",
+                shape=(self.kernel_size, hidden_states_shape[-1]),
+                initializer=self.depthwise_initializer,
             )
-            self.key_conv.build(hidden_states_shape)
+            # Depthwise taps have no bias; the pointwise step is a Dense.
+            self.key_pointwise_dense = keras.layers.Dense(
+                self.projection_dim,
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                dtype=self.dtype_policy,
+                name="key_pointwise_dense",
+            )
+            self.key_pointwise_dense.build(hidden_states_shape)
         self.kernel_dense = keras.layers.Dense(
             self.num_heads * self.kernel_size,
             kernel_initializer=clone_initializer(self.kernel_initializer),
@@ -152,7 +171,10 @@ class SpanDynamicConv(keras.layers.Layer):
             keep = ops.expand_dims(ops.cast(padding_mask, self.compute_dtype), -1)
             hidden_states = hidden_states * keep
         if self.conv_type == "span":
-            kernel_inputs = self.key_conv(hidden_states) * query
+            span_keys = self.key_pointwise_dense(
+                depthwise_conv(hidden_states, self.key_depthwise_kernel)
+            )
+            kernel_inputs = span_keys * query
         else:
             kernel_inputs = query
         logits = self.kernel_dense(kernel_inputs)
