@@ -234,3 +234,20 @@ def test_layer_config_round_trip(make):
     # Registered: deserializes by name, not only through the class.
     revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert type(revived) is type(layer) and revived.get_config() == config
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_philox_dropout_keeps_expected_fraction_and_scales(jit):
+    import tensorflow as tf
+
+    from convbert_keras import PhiloxDropout
+
+    layer = PhiloxDropout(0.25, seed=3)
+    x = np.ones((200, 500), "float32")
+    run = tf.function(lambda t: layer(t, training=True), jit_compile=jit)
+    first, second = run(x).numpy(), run(x).numpy()
+    assert set(np.unique(first)) <= {0.0, 1.0 / 0.75}
+    assert abs((first == 0).mean() - 0.25) < 0.01
+    # A fresh mask every call; the identity outside training.
+    assert (first != second).mean() > 0.2
+    np.testing.assert_array_equal(layer(x, training=False), x)

@@ -1,5 +1,6 @@
 """ConvBERT's Keras layers."""
 
+from convbert_keras.layers.dropout import PhiloxDropout
 from convbert_keras.layers.encoder_layer import ConvBertEncoderLayer
 from convbert_keras.layers.grouped_dense import GroupedDense
 from convbert_keras.layers.mixed_attention import MixedAttention
@@ -9,5 +10,6 @@ __all__ = [
     "ConvBertEncoderLayer",
     "GroupedDense",
     "MixedAttention",
+    "PhiloxDropout",
     "SpanDynamicConv",
 ]

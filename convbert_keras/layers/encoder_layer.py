@@ -1,5 +1,6 @@
 import keras
 
+from convbert_keras.layers.dropout import PhiloxDropout
 from convbert_keras.layers.grouped_dense import GroupedDense
 from convbert_keras.layers.initializers import clone_initializer
 from convbert_keras.layers.mixed_attention import MixedAttention
@@ -101,7 +102,7 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         return layer
 
     def _dropout(self, name):
-        return keras.layers.Dropout(
+        return PhiloxDropout(
             self.dropout, dtype=self.dtype_policy, name=name
         )
 
