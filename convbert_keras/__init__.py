@@ -1,15 +1,15 @@
 """ConvBERT for Keras 3 and TensorFlow."""
 
-from convbert_keras import convert
-
 from convbert_keras.layers import ConvBertEncoderLayer
 from convbert_keras.layers import GroupedDense
 from convbert_keras.layers import MixedAttention
+from convbert_keras.layers import PhiloxDropout
 from convbert_keras.layers import SpanDynamicConv
 from convbert_keras.models import CONVBERT_CONFIGS
 from convbert_keras.models import ConvBertBackbone
 from convbert_keras.models import ConvBertTokenizer
 from convbert_keras.models import convbert_config
+from convbert_keras import convert  # noqa: E402  (needs the models above)
 
 __version__ = "0.1.0"
 
@@ -20,6 +20,7 @@ __all__ = [
     "ConvBertTokenizer",
     "GroupedDense",
     "MixedAttention",
+    "PhiloxDropout",
     "SpanDynamicConv",
     "convbert_config",
 ]
