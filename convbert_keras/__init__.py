@@ -9,7 +9,7 @@ from convbert_keras.models import CONVBERT_CONFIGS
 from convbert_keras.models import ConvBertBackbone
 from convbert_keras.models import ConvBertTokenizer
 from convbert_keras.models import convbert_config
-from convbert_keras import convert  # noqa: E402  (needs the models above)
+from convbert_keras import convert
 
 __version__ = "0.1.0"
 
