@@ -1,0 +1,282 @@
+"""Times ConvBERT against the implementations a user would otherwise pick.
+
+For each (size, sequence length, batch size) it measures, on identical
+inputs and in separate worker processes (so peak memory is per case):
+
+- `convbert_keras`: a ConvBertBackbone with a classification head, training
+  through Keras' `fit` path (`train_on_batch`, `jit_compile=True`) and
+  inference through `predict_on_batch` (also compiled);
+- `torch`: transformers' PyTorch `ConvBertForSequenceClassification`, when
+  torch and transformers are installed;
+- `keras_hub_bert`: keras-hub's `BertTextClassifier` of the same width and
+  depth, compiled with `jit_compile=True`.
+
+It reports milliseconds per step (median of `repeats` after warm-up),
+tokens/s, peak resident memory of the worker during the timed steps (and,
+separately, including warm-up and compilation), achieved GFLOP/s from an
+analytic FLOP count, that rate as a fraction of a large matrix product timed
+in the same run, and every ratio against the references.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from convbert_keras.convert.reference import hf_config_kwargs
+from convbert_keras.models.presets import convbert_config
+
+FRAMEWORKS = ("convbert_keras", "torch", "keras_hub_bert")
+NUM_CLASSES = 2
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_worker.py")
+
+
+# --- FLOP counts ------------------------------------------------------------
+
+def convbert_forward_flops(config, batch_size, length):
+    """Multiply-adds x 2 of one forward pass (matrix products and SDConv).
+
+    Elementwise work (softmax, LayerNorm, GELU) is left out, as usual.
+    """
+    h = config["hidden_dim"]
+    e = config.get("embedding_dim") or h
+    n, g, k = config["num_heads"], config.get("head_ratio", 2), config.get("conv_kernel_size", 9)
+    i, groups = config["intermediate_dim"], config.get("num_groups", 1)
+    conv_type = config.get("conv_type", "span")
+    d = h // n
+    heads = n if conv_type == "none" else max(1, n // g)
+    a = heads * d
+    per_token = 3 * h * a  # query, key, value
+    per_token += 2 * length * a  # scores and context
+    concat = a
+    if conv_type != "none":
+        if conv_type == "span":
+            per_token += h * k + h * a  # depthwise taps, pointwise
+        per_token += a * heads * k  # kernel generator
+        per_token += h * a  # conv values
+        per_token += a * k  # the dynamic convolution
+        concat = 2 * a
+    per_token += concat * h  # attention output
+    per_token += 2 * h * i // groups  # feed-forward
+    total = per_token * config["num_layers"]
+    if e != h:
+        total += e * h
+    total += h * h + h * NUM_CLASSES  # classification head
+    return 2 * total * batch_size * length
+
+
+def bert_forward_flops(config, batch_size, length):
+    """The same count for BERT of the same width and depth (no bottleneck)."""
+    bert = dict(config, conv_type="none", embedding_dim=config["hidden_dim"], num_groups=1)
+    return convbert_forward_flops(bert, batch_size, length)
+
+
+def run_worker(spec, timeout=3600):
+    """Runs `worker_main(spec)` in a fresh Python; returns its dict or an error."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, WORKER, json.dumps(spec)],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": tail[0][:300]}
+    return json.loads(lines[-1])
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# --- The harness --------------------------------------------------------------
+
+def run_benchmark(
+    sizes=("small",),
+    lengths=(128,),
+    batch_sizes=(16,),
+    modes=("train", "infer"),
+    frameworks=FRAMEWORKS,
+    warmup=2,
+    repeats=5,
+    config_overrides=None,
+    log=print,
+):
+    """Measures every case; returns `{"matmul_gflops": ..., "results": [...]}`.
+
+    Each result: framework, size, mode, batch_size, length, ms_per_step,
+    tokens_per_s, peak_memory_mb, gflops, matmul_fraction, and
+    `speedup_vs_<framework>` for the references measured on the same case.
+    """
+    if "torch" in frameworks and not torch_available():
+        log("torch/transformers not installed: skipping the PyTorch reference")
+        frameworks = tuple(f for f in frameworks if f != "torch")
+    matmul = run_worker({"framework": "matmul", "warmup": warmup, "repeats": repeats})
+    matmul_gflops = matmul.get("gflops")
+    log(f"matmul reference: {matmul_gflops:.1f} GFLOP/s" if matmul_gflops else f"matmul failed: {matmul}")
+    results = []
+    for size in sizes:
+        config = convbert_config(size, **(config_overrides or {}))
+        for length in lengths:
+            config = dict(config, max_sequence_length=max(config["max_sequence_length"], length))
+            for batch_size in batch_sizes:
+                for mode in modes:
+                    case = []
+                    for framework in frameworks:
+                        spec = {
+                            "framework": framework, "batch_size": batch_size,
+                            "config": {"backbone": config, "hf": hf_config_kwargs(config)}
+                            if framework == "torch" else config,
+                            "length": length, "mode": mode, "warmup": warmup, "repeats": repeats,
+                        }
+                        measured = run_worker(spec)
+                        flops = (bert_forward_flops if framework == "keras_hub_bert" else convbert_forward_flops)(
+                            config, batch_size, length
+                        ) * (3 if mode == "train" else 1)
+                        row = {
+                            "framework": framework, "size": size, "mode": mode,
+                            "batch_size": batch_size, "length": length,
+                            "flops": flops,
+                        }
+                        if "error" in measured:
+                            row["error"] = measured["error"]
+                        else:
+                            seconds = measured["seconds"]
+                            row.update(
+                                ms_per_step=1000 * seconds,
+                                tokens_per_s=batch_size * length / seconds,
+                                peak_memory_mb=measured["peak_memory_mb"],
+                                peak_memory_with_warmup_mb=measured["peak_memory_with_warmup_mb"],
+                                gflops=flops / seconds / 1e9,
+                            )
+                            if matmul_gflops:
+                                row["matmul_fraction"] = row["gflops"] / matmul_gflops
+                        log(format_row(row))
+                        case.append(row)
+                    ours = next((r for r in case if r["framework"] == "convbert_keras" and "error" not in r), None)
+                    for row in case:
+                        if ours is not None and row is not ours and "error" not in row:
+                            ours[f"speedup_vs_{row['framework']}"] = row["ms_per_step"] / ours["ms_per_step"]
+                            ours[f"memory_ratio_vs_{row['framework']}"] = ours["peak_memory_mb"] / row["peak_memory_mb"]
+                    results.extend(case)
+    return {"matmul_gflops": matmul_gflops, "results": results}
+
+
+def format_row(row):
+    head = f"{row['framework']:>15} {row['size']:>12} {row['mode']:>5} b{row['batch_size']:<3} L{row['length']:<5}"
+    if "error" in row:
+        return f"{head} error: {row['error']}"
+    return (
+        f"{head} {row['ms_per_step']:9.1f} ms {row['tokens_per_s']:9.0f} tok/s "
+        f"{row['peak_memory_mb']:7.0f} MB {row['gflops']:6.1f} GFLOP/s"
+    )
+
+
+def summary_table(report):
+    """A Markdown table of the results, ours with its ratios."""
+    lines = [
+        f"Matmul reference: {report['matmul_gflops']:.1f} GFLOP/s (float32, XLA)",
+        "",
+        "| size | mode | batch | length | framework | ms/step | tokens/s | peak MB | GFLOP/s | % of matmul | ours vs this |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    results = report["results"]
+    for row in results:
+        if "error" in row:
+            lines.append(
+                f"| {row['size']} | {row['mode']} | {row['batch_size']} | {row['length']} | "
+                f"{row['framework']} | error: {row['error']} | | | | | |"
+            )
+            continue
+        ours = next(
+            (r for r in results if r["framework"] == "convbert_keras" and "error" not in r
+             and all(r[k] == row[k] for k in ("size", "mode", "batch_size", "length"))),
+            None,
+        )
+        ratio = ""
+        if ours is not None and row is not ours:
+            ratio = f"{row['ms_per_step'] / ours['ms_per_step']:.2f}x faster, {ours['peak_memory_mb'] / row['peak_memory_mb']:.2f}x memory"
+        fraction = f"{100 * row['matmul_fraction']:.0f}%" if "matmul_fraction" in row else ""
+        lines.append(
+            f"| {row['size']} | {row['mode']} | {row['batch_size']} | {row['length']} | {row['framework']} | "
+            f"{row['ms_per_step']:.1f} | {row['tokens_per_s']:.0f} | {row['peak_memory_mb']:.0f} | "
+            f"{row['gflops']:.1f} | {fraction} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(report, path):
+    """Tokens/s per case and framework, as a grouped bar chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["results"] if "error" not in r]
+    cases = sorted({(r["size"], r["mode"], r["batch_size"], r["length"]) for r in rows},
+                   key=lambda c: (c[1], c[0], c[3], c[2]))
+    frameworks = [f for f in FRAMEWORKS if any(r["framework"] == f for r in rows)]
+    width = 0.8 / max(1, len(frameworks))
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(cases)), 4.5))
+    for i, framework in enumerate(frameworks):
+        values = [
+            next((r["tokens_per_s"] for r in rows if r["framework"] == framework
+                  and (r["size"], r["mode"], r["batch_size"], r["length"]) == case), 0)
+            for case in cases
+        ]
+        ax.bar([c + i * width for c in range(len(cases))], values, width, label=framework)
+    ax.set_xticks([c + width * (len(frameworks) - 1) / 2 for c in range(len(cases))])
+    ax.set_xticklabels([f"{s}\n{m} b{b} L{n}" for s, m, b, n in cases], fontsize=8)
+    ax.set_ylabel("tokens / s (higher is better)")
+    ax.set_title(f"ConvBERT throughput (matmul reference {report['matmul_gflops']:.0f} GFLOP/s)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_scaling(report, path):
+    """Milliseconds per step against sequence length, log-log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["results"] if "error" not in r]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for key in sorted({(r["framework"], r["size"], r["mode"], r["batch_size"]) for r in rows}):
+        points = sorted((r["length"], r["ms_per_step"]) for r in rows
+                        if (r["framework"], r["size"], r["mode"], r["batch_size"]) == key)
+        ax.plot(*zip(*points), marker="o", label=f"{key[0]} {key[1]} {key[2]} b{key[3]}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length")
+    ax.set_ylabel("ms / step")
+    ax.set_title("Step time against sequence length")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(report, directory):
+    """Writes results.json, summary.md and chart.png (and scaling.png when
+    several lengths were measured); returns their paths."""
+    os.makedirs(directory, exist_ok=True)
+    paths = {name: os.path.join(directory, name) for name in ("results.json", "summary.md", "chart.png")}
+    with open(paths["results.json"], "w") as f:
+        json.dump(report, f, indent=2)
+    with open(paths["summary.md"], "w") as f:
+        f.write(summary_table(report) + "\n")
+    plot(report, paths["chart.png"])
+    if len({r["length"] for r in report["results"]}) > 2:
+        paths["scaling.png"] = os.path.join(directory, "scaling.png")
+        plot_scaling(report, paths["scaling.png"])
+    return paths
+
+

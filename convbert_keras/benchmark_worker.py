@@ -1,0 +1,171 @@
+"""One benchmark measurement, run as a script in a fresh process.
+
+    python benchmark_worker.py '<json spec>'
+
+Deliberately imports nothing of convbert_keras unless it measures it: the
+peak memory of the PyTorch case must not include TensorFlow.
+"""
+
+import json
+import resource
+import statistics
+import sys
+import time
+
+NUM_CLASSES = 2
+
+
+def _reset_peak_memory():
+    """Resets Linux's peak-RSS mark, so the peak read later covers only the
+    timed steps (not imports, model building or XLA compilation)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_memory_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _median_seconds(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    _reset_peak_memory()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _inputs(config, batch_size, length, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {
+        "token_ids": rng.integers(1, config["vocabulary_size"], (batch_size, length)).astype("int32"),
+        "segment_ids": np.zeros((batch_size, length), "int32"),
+        "padding_mask": np.ones((batch_size, length), "int32"),
+    }, rng.integers(0, NUM_CLASSES, (batch_size,)).astype("int32")
+
+
+def _keras_worker(framework, config, batch_size, length, mode, warmup, repeats):
+    import keras
+
+    x, y = _inputs(config, batch_size, length)
+    if framework == "convbert_keras":
+        from convbert_keras.layers.dropout import PhiloxDropout
+        from convbert_keras.models.backbone import ConvBertBackbone
+
+        backbone = ConvBertBackbone(**config)
+        # The reference sequence-classification head ([CLS], dense, GELU).
+        cls = backbone.output["pooled_output"]
+        hidden = keras.layers.Dense(config["hidden_dim"], activation="gelu")(
+            PhiloxDropout(config["dropout"])(cls)
+        )
+        logits = keras.layers.Dense(NUM_CLASSES)(PhiloxDropout(config["dropout"])(hidden))
+        model = keras.Model(backbone.input, logits)
+    else:
+        import keras_hub
+
+        backbone = keras_hub.models.BertBackbone(
+            vocabulary_size=config["vocabulary_size"],
+            num_layers=config["num_layers"],
+            num_heads=config["num_heads"],
+            hidden_dim=config["hidden_dim"],
+            intermediate_dim=config["intermediate_dim"],
+            max_sequence_length=max(config["max_sequence_length"], length),
+        )
+        model = keras_hub.models.BertTextClassifier(
+            backbone, num_classes=NUM_CLASSES, preprocessor=None
+        )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    if mode == "train":
+        return _median_seconds(lambda: model.train_on_batch(x, y), warmup, repeats)
+    return _median_seconds(lambda: model.predict_on_batch(x), warmup, repeats)
+
+
+def _torch_worker(config, batch_size, length, mode, warmup, repeats):
+    import torch
+    import transformers
+
+    x, y = _inputs(config["backbone"], batch_size, length)
+    hf_config = transformers.ConvBertConfig(**config["hf"], num_labels=NUM_CLASSES)
+    model = transformers.ConvBertForSequenceClassification(hf_config)
+    ids = torch.as_tensor(x["token_ids"], dtype=torch.long)
+    segments = torch.as_tensor(x["segment_ids"], dtype=torch.long)
+    mask = torch.as_tensor(x["padding_mask"], dtype=torch.long)
+    labels = torch.as_tensor(y, dtype=torch.long)
+    if mode == "train":
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            loss = model(input_ids=ids, token_type_ids=segments, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+
+        return _median_seconds(step, warmup, repeats)
+    model.eval()
+
+    def infer():
+        with torch.no_grad():
+            model(input_ids=ids, token_type_ids=segments, attention_mask=mask)
+
+    return _median_seconds(infer, warmup, repeats)
+
+
+def _matmul_worker(warmup, repeats):
+    """Best GFLOP/s of large float32 matrix products under XLA."""
+    import tensorflow as tf
+
+    best = 0.0
+    for m, k, n in ((2048, 1024, 256), (4096, 1024, 1024), (2048, 2048, 2048)):
+        a = tf.random.normal((m, k))
+        b = tf.random.normal((k, n))
+        matmul = tf.function(lambda a, b: tf.matmul(a, b), jit_compile=True)
+        seconds = _median_seconds(lambda: matmul(a, b).numpy(), warmup, repeats)
+        best = max(best, 2 * m * k * n / seconds / 1e9)
+    return best
+
+
+def worker_main(spec):
+    """Runs one measurement described by `spec`; returns a result dict."""
+    warmup, repeats = spec["warmup"], spec["repeats"]
+    if spec["framework"] == "matmul":
+        return {"gflops": _matmul_worker(warmup, repeats)}
+    config = spec["config"]
+    if spec["framework"] == "torch":
+        seconds = _torch_worker(config, spec["batch_size"], spec["length"], spec["mode"], warmup, repeats)
+    else:
+        seconds = _keras_worker(
+            spec["framework"], config, spec["batch_size"], spec["length"], spec["mode"], warmup, repeats
+        )
+    return {
+        "seconds": seconds,
+        "peak_memory_mb": _peak_memory_mb(),
+        # ru_maxrss (KiB on Linux) is never reset: it includes compilation.
+        "peak_memory_with_warmup_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+
+
+if __name__ == "__main__":
+    print(json.dumps(worker_main(json.loads(sys.argv[1]))))
