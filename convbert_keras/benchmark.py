@@ -58,11 +58,11 @@ def convbert_forward_flops(config, batch_size, length):
         concat = 2 * a
     per_token += concat * h  # attention output
     per_token += 2 * h * i // groups  # feed-forward
-    total = per_token * config["num_layers"]
+    per_token *= config["num_layers"]
     if e != h:
-        total += e * h
-    total += h * h + h * NUM_CLASSES  # classification head
-    return 2 * total * batch_size * length
+        per_token += e * h  # embedding projection
+    per_sequence = h * h + h * NUM_CLASSES  # classification head on [CLS]
+    return 2 * (per_token * length + per_sequence) * batch_size
 
 
 def bert_forward_flops(config, batch_size, length):

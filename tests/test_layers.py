@@ -251,3 +251,17 @@ def test_philox_dropout_keeps_expected_fraction_and_scales(jit):
     # A fresh mask every call; the identity outside training.
     assert (first != second).mean() > 0.2
     np.testing.assert_array_equal(layer(x, training=False), x)
+
+
+def test_gelu_exact_values_and_gradient():
+    import tensorflow as tf
+
+    from convbert_keras.layers.activations import gelu_exact
+
+    x = tf.constant(np.linspace(-6, 6, 101), "float32")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = gelu_exact(x)
+        keras_exact = keras.activations.gelu(x, approximate=False)
+    np.testing.assert_allclose(ours, ref.gelu(x.numpy().astype("float64")), atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(ours, x), tape.gradient(keras_exact, x), atol=1e-5)

@@ -1,5 +1,6 @@
 import keras
 
+from convbert_keras.layers.activations import gelu_exact
 from convbert_keras.layers.dropout import PhiloxDropout
 from convbert_keras.layers.grouped_dense import GroupedDense
 from convbert_keras.layers.initializers import clone_initializer
@@ -142,7 +143,7 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         x = self.attention_layer_norm(hidden_states + attended)
         h = self.feedforward_intermediate_dense(x)
         # Exact (erf) GELU, as the references; keras.ops.gelu defaults to tanh.
-        h = keras.activations.gelu(h, approximate=False)
+        h = gelu_exact(h)
         h = self.feedforward_output_dense(h)
         h = self.feedforward_dropout(h, training=training)
         return self.feedforward_layer_norm(x + h)

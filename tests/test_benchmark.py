@@ -1,0 +1,85 @@
+import json
+import os
+
+import pytest
+
+from convbert_keras import benchmark
+from convbert_keras import convbert_config
+
+
+def test_flop_count_hand_computed():
+    # H=4, N=2 (one attention head of 2 and one conv head), K=3, I=8:
+    # qkv 24 + attention 2*L*A=8 + span key (4*3 + 4*2)=20 + kernel 6
+    # + conv values 8 + conv 6 + output 16 + FFN 64 = 152 MACs per token;
+    # head 4*4 + 4*2 = 24 per sequence.
+    config = dict(
+        vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=4,
+        embedding_dim=4, intermediate_dim=8, conv_kernel_size=3,
+    )
+    assert benchmark.convbert_forward_flops(config, batch_size=1, length=2) == 2 * (152 * 2 + 24)
+
+
+@pytest.mark.parametrize("size, gflop", [("small", 39), ("base", 340)])
+def test_flop_count_matches_the_published_estimates(size, gflop):
+    # Batch 16 x 128: the figures quoted in the performance issue.
+    flops = benchmark.convbert_forward_flops(convbert_config(size), 16, 128)
+    assert abs(flops / 1e9 - gflop) / gflop < 0.03
+
+
+def test_bert_does_more_work_than_convbert_and_grows_quadratically():
+    config = convbert_config("base")
+    for length in (128, 512, 2048):
+        assert benchmark.bert_forward_flops(config, 1, length) > benchmark.convbert_forward_flops(config, 1, length)
+    # Attention is half as wide in ConvBERT: its quadratic term is half of BERT's.
+    conv_growth = benchmark.convbert_forward_flops(config, 1, 2048) - 2 * benchmark.convbert_forward_flops(config, 1, 1024)
+    bert_growth = benchmark.bert_forward_flops(config, 1, 2048) - 2 * benchmark.bert_forward_flops(config, 1, 1024)
+    assert conv_growth == pytest.approx(bert_growth / 2, rel=0.01)
+
+
+def synthetic_report():
+    def row(framework, mode, ms, mb):
+        return {
+            "framework": framework, "size": "small", "mode": mode, "batch_size": 16,
+            "length": 128, "flops": 39e9, "ms_per_step": ms, "tokens_per_s": 2048 / ms * 1000,
+            "peak_memory_mb": mb, "peak_memory_with_warmup_mb": mb, "gflops": 39 / ms * 1000,
+            "matmul_fraction": 39 / ms * 1000 / 100,
+        }
+    return {"matmul_gflops": 100.0, "results": [
+        row("convbert_keras", "infer", 500.0, 900.0),
+        row("torch", "infer", 1000.0, 1800.0),
+        {"framework": "keras_hub_bert", "size": "small", "mode": "infer", "batch_size": 16,
+         "length": 128, "flops": 40e9, "error": "out of memory"},
+    ]}
+
+
+def test_summary_table_states_ratios_and_errors():
+    table = benchmark.summary_table(synthetic_report())
+    assert "Matmul reference: 100.0 GFLOP/s" in table
+    assert "2.00x faster, 0.50x memory" in table
+    assert "error: out of memory" in table
+
+
+def test_write_report_writes_json_table_and_chart(tmp_path):
+    paths = benchmark.write_report(synthetic_report(), str(tmp_path))
+    with open(paths["results.json"]) as f:
+        assert json.load(f)["matmul_gflops"] == 100.0
+    with open(paths["chart.png"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(paths["summary.md"]) > 0
+
+
+@pytest.mark.slow
+def test_harness_measures_every_framework_end_to_end():
+    report = benchmark.run_benchmark(
+        sizes=("small",), lengths=(16,), batch_sizes=(2,), modes=("infer",),
+        warmup=1, repeats=1, config_overrides={"num_layers": 1}, log=lambda _: None,
+    )
+    rows = {r["framework"]: r for r in report["results"]}
+    assert set(rows) == set(benchmark.FRAMEWORKS)
+    for row in rows.values():
+        assert "error" not in row, row
+        assert row["ms_per_step"] > 0 and row["peak_memory_mb"] > 0
+    assert rows["convbert_keras"]["speedup_vs_torch"] == pytest.approx(
+        rows["torch"]["ms_per_step"] / rows["convbert_keras"]["ms_per_step"]
+    )
+    assert report["matmul_gflops"] > 0
