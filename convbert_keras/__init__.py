@@ -7,6 +7,12 @@ from convbert_keras.layers import PhiloxDropout
 from convbert_keras.layers import SpanDynamicConv
 from convbert_keras.models import CONVBERT_CONFIGS
 from convbert_keras.models import ConvBertBackbone
+from convbert_keras.models import ConvBertMaskedLM
+from convbert_keras.models import ConvBertMaskedLMPreprocessor
+from convbert_keras.models import ConvBertTextClassifier
+from convbert_keras.models import ConvBertTextClassifierPreprocessor
+from convbert_keras.models import ConvBertTokenClassifier
+from convbert_keras.models import ConvBertTokenClassifierPreprocessor
 from convbert_keras.models import ConvBertTokenizer
 from convbert_keras.models import convbert_config
 from convbert_keras import convert
@@ -17,6 +23,12 @@ __all__ = [
     "CONVBERT_CONFIGS",
     "ConvBertBackbone",
     "ConvBertEncoderLayer",
+    "ConvBertMaskedLM",
+    "ConvBertMaskedLMPreprocessor",
+    "ConvBertTextClassifier",
+    "ConvBertTextClassifierPreprocessor",
+    "ConvBertTokenClassifier",
+    "ConvBertTokenClassifierPreprocessor",
     "ConvBertTokenizer",
     "GroupedDense",
     "MixedAttention",

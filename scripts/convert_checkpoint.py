@@ -5,7 +5,10 @@
     python scripts/convert_checkpoint.py --source tf1 --input ckpt/model.ckpt-1000000 \
         --size small --vocabulary vocab.txt --output presets/convbert_small
 
-The result loads with `ConvBertBackbone.from_preset(OUTPUT)`.
+The result loads with `ConvBertBackbone.from_preset(OUTPUT)`; a checkpoint of
+a task model (ConvBertForSequenceClassification, ...) keeps its head and also
+loads with the matching keras-hub task class, e.g.
+`keras_hub.models.TextClassifier.from_preset(OUTPUT)`.
 """
 
 import argparse
@@ -13,6 +16,7 @@ import sys
 
 from convbert_keras.convert import SOURCES
 from convbert_keras.convert import convert_checkpoint
+from convbert_keras.convert.checkpoint import TASKS
 from convbert_keras.models.presets import CONVBERT_CONFIGS
 
 
@@ -29,16 +33,20 @@ def main(argv=None):
     parser.add_argument("--size", choices=sorted(CONVBERT_CONFIGS),
                         help="tf1: a published size instead of --config")
     parser.add_argument("--vocabulary", help="vocab.txt to ship with the preset")
+    parser.add_argument("--task", default="auto", choices=["auto", "backbone", *sorted(TASKS)],
+                        help="auto: from config.json's architectures (heads included); "
+                        "backbone: the encoder alone")
     args = parser.parse_args(argv)
     try:
         backbone = convert_checkpoint(
             args.source, args.input, args.output,
             config=args.config, size=args.size, vocabulary=args.vocabulary,
+            task=args.task,
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {args.output}: ConvBertBackbone with {backbone.count_params():,} parameters")
+    print(f"wrote {args.output}: {type(backbone).__name__} with {backbone.count_params():,} parameters")
     return 0
 
 

@@ -31,6 +31,14 @@ WORDS = (
 ).split()
 
 
+# Task heads, on the "tiny" shape: (task, num_labels).
+TASK_FIXTURES = {
+    "tiny_text_classifier": ("text_classifier", 3),
+    "tiny_token_classifier": ("token_classifier", 4),
+    "tiny_masked_lm": ("masked_lm", 2),
+}
+
+
 def fixture_vocabulary(size):
     pieces = SPECIAL_TOKENS + WORDS + ["##s", "##ing", "##ed", ".", ",", "!", "?"]
     pieces += [f"[unused{i}]" for i in range(size - len(pieces))]
@@ -49,6 +57,14 @@ def main():
         write_reference_checkpoint(
             kwargs, directory, seed=seed,
             vocabulary=fixture_vocabulary(kwargs["vocabulary_size"]),
+        )
+        print(f"wrote {directory}")
+    for seed, (name, (task, num_labels)) in enumerate(sorted(TASK_FIXTURES.items()), start=10):
+        directory = os.path.join(args.output, name)
+        os.makedirs(directory, exist_ok=True)
+        write_reference_checkpoint(
+            FIXTURES["tiny"], directory, seed=seed, task=task, num_labels=num_labels,
+            vocabulary=fixture_vocabulary(FIXTURES["tiny"]["vocabulary_size"]), torch_bin=False,
         )
         print(f"wrote {directory}")
 

@@ -31,8 +31,17 @@ def hf_config_kwargs(backbone_kwargs):
     }
 
 
-def random_hf_model(backbone_kwargs, seed=0):
-    """A `transformers.ConvBertModel` whose every weight is random.
+HF_TASK_CLASSES = {
+    "backbone": "ConvBertModel",
+    "text_classifier": "ConvBertForSequenceClassification",
+    "token_classifier": "ConvBertForTokenClassification",
+    "masked_lm": "ConvBertForMaskedLM",
+}
+
+
+def random_hf_model(backbone_kwargs, seed=0, task="backbone", num_labels=2):
+    """A transformers ConvBERT model (`task` picks the class, see
+    `HF_TASK_CLASSES`) whose every weight is random.
 
     The library's initialiser leaves biases at 0 and LayerNorm at (1, 0);
     perturbing them too makes a parity check see every weight.
@@ -41,8 +50,10 @@ def random_hf_model(backbone_kwargs, seed=0):
     import transformers
 
     torch.manual_seed(seed)
-    config = transformers.ConvBertConfig(**hf_config_kwargs(backbone_kwargs))
-    model = transformers.ConvBertModel(config).eval()
+    config = transformers.ConvBertConfig(
+        **hf_config_kwargs(backbone_kwargs), num_labels=num_labels
+    )
+    model = getattr(transformers, HF_TASK_CLASSES[task])(config).eval()
     with torch.no_grad():
         for name, param in model.named_parameters():
             noise = torch.randn_like(param) * 0.05
@@ -69,7 +80,8 @@ def sample_inputs(vocabulary_size, batch_size=3, length=12, seed=0):
 
 
 def reference_outputs(model, inputs):
-    """`last_hidden_state` of the PyTorch model on backbone-style inputs."""
+    """The PyTorch model's main output on backbone-style inputs:
+    `last_hidden_state` for `ConvBertModel`, `logits` for task models."""
     import torch
 
     with torch.no_grad():
@@ -78,32 +90,40 @@ def reference_outputs(model, inputs):
             token_type_ids=torch.as_tensor(inputs["segment_ids"], dtype=torch.long),
             attention_mask=torch.as_tensor(inputs["padding_mask"], dtype=torch.long),
         )
+    if hasattr(outputs, "logits"):
+        return outputs.logits.numpy()
     return outputs.last_hidden_state.numpy()
 
 
 
-def write_reference_checkpoint(backbone_kwargs, directory, seed=0, vocabulary=None):
+def write_reference_checkpoint(
+    backbone_kwargs, directory, seed=0, vocabulary=None, task="backbone", num_labels=2,
+    torch_bin=True,
+):
     """Saves a random reference model and its outputs on `sample_inputs`.
 
     Writes `config.json` and `model.safetensors` (`save_pretrained`), the
-    same weights as `pytorch_model.bin` (`torch.save` of the state dict),
-    `vocab.txt` when a vocabulary is given, and `reference.npz` with the
-    inputs and `sequence_output`. Returns the model.
+    same weights as `pytorch_model.bin` (`torch.save` of the state dict)
+    when `torch_bin`, `vocab.txt` when a vocabulary is given, and
+    `reference.npz` with the inputs and the output (`sequence_output` or,
+    for task models, `logits`). Returns the model.
     """
     import os
 
     import torch
 
-    model = random_hf_model(backbone_kwargs, seed=seed)
+    model = random_hf_model(backbone_kwargs, seed=seed, task=task, num_labels=num_labels)
     model.save_pretrained(directory, safe_serialization=True)
-    torch.save(model.state_dict(), os.path.join(directory, "pytorch_model.bin"))
+    if torch_bin:
+        torch.save(model.state_dict(), os.path.join(directory, "pytorch_model.bin"))
     if vocabulary is not None:
         with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
             f.write("\n".join(vocabulary) + "\n")
     inputs = sample_inputs(backbone_kwargs["vocabulary_size"], seed=seed)
+    output_name = "sequence_output" if task == "backbone" else "logits"
     np.savez(
         os.path.join(directory, "reference.npz"),
-        sequence_output=reference_outputs(model, inputs),
+        **{output_name: reference_outputs(model, inputs)},
         **inputs,
     )
     return model

@@ -12,8 +12,13 @@ import warnings
 
 import numpy as np
 
-# Buffers that some transformers versions save beside the weights.
-_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
+# Buffers that some transformers versions save beside the weights, and the
+# masked LM decoder, which is tied to the word embeddings.
+_IGNORED = (
+    "embeddings.position_ids",
+    "embeddings.token_type_ids",
+    "generator_lm_head.weight",
+)
 
 
 def _transpose(array):
@@ -112,6 +117,32 @@ def strip_model_prefix(state):
     return dict(state)
 
 
+def head_weight_map(task):
+    """`(variable, hf_name, pytorch_to_keras)` for a task model's head.
+
+    Heads of transformers' `ConvBertForSequenceClassification`,
+    `ConvBertForTokenClassification` and `ConvBertForMaskedLM`.
+    """
+    from convbert_keras.models.masked_lm import ConvBertMaskedLM
+    from convbert_keras.models.text_classifier import ConvBertTextClassifier
+    from convbert_keras.models.token_classifier import ConvBertTokenClassifier
+
+    if isinstance(task, ConvBertTextClassifier):
+        return _dense_pairs(task.pooled_dense, "classifier.dense") + _dense_pairs(
+            task.output_dense, "classifier.out_proj"
+        )
+    if isinstance(task, ConvBertTokenClassifier):
+        return _dense_pairs(task.output_dense, "classifier")
+    if isinstance(task, ConvBertMaskedLM):
+        head = task.masked_lm_head
+        return [
+            *_dense_pairs(head._intermediate_dense, "generator_predictions.dense"),
+            *_norm_pairs(head._intermediate_layer_norm, "generator_predictions.LayerNorm"),
+            (head._bias, "generator_lm_head.bias", _copy),
+        ]
+    raise ValueError(f"No checkpoint head mapping for {type(task).__name__}.")
+
+
 def load_weights_into_backbone(backbone, state, source="checkpoint"):
     """Assigns a canonical (PyTorch-named, PyTorch-layout) state dict.
 
@@ -119,26 +150,34 @@ def load_weights_into_backbone(backbone, state, source="checkpoint"):
     does not match; warns about weights the backbone has no place for
     (task heads, generator weights), which are left out.
     """
-    state = strip_model_prefix(state)
-    pairs = backbone_weight_map(backbone)
+    _assign(backbone_weight_map(backbone), strip_model_prefix(state), source)
+
+
+def load_weights_into_task(task, state, source="checkpoint"):
+    """Like `load_weights_into_backbone`, for a task model and its head."""
+    pairs = backbone_weight_map(task.backbone) + head_weight_map(task)
+    _assign(pairs, strip_model_prefix(state), source)
+
+
+def _assign(pairs, state, source):
     expected = {name for _, name, _ in pairs}
     missing = sorted(expected - set(state))
     if missing:
         shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
         raise ValueError(
-            f"{source} is missing {len(missing)} weight(s) the backbone needs: "
+            f"{source} is missing {len(missing)} weight(s) the model needs: "
             f"{shown}. Check that the checkpoint is a ConvBERT with the "
             "configuration given (number of layers, embedding size, groups)."
         )
     extra = sorted(
         name
         for name in set(state) - expected
-        if name not in _BUFFERS
+        if name not in _IGNORED
     )
     if extra:
         shown = ", ".join(extra[:8]) + (" ..." if len(extra) > 8 else "")
         warnings.warn(
-            f"{source} has {len(extra)} weight(s) the backbone does not use, "
+            f"{source} has {len(extra)} weight(s) the model does not use, "
             f"left out: {shown}",
             stacklevel=2,
         )
@@ -149,13 +188,13 @@ def load_weights_into_backbone(backbone, state, source="checkpoint"):
         if tuple(value.shape) != tuple(variable.shape):
             errors.append(
                 f"{name}: checkpoint shape {tuple(np.shape(state[name]))} "
-                f"gives {tuple(value.shape)}, the backbone expects "
+                f"gives {tuple(value.shape)}, the model expects "
                 f"{tuple(variable.shape)}"
             )
         converted.append((variable, value))
     if errors:
         raise ValueError(
-            f"{source} does not match the backbone configuration:\n  "
+            f"{source} does not match the model configuration:\n  "
             + "\n  ".join(errors)
         )
     for variable, value in converted:

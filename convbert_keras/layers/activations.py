@@ -20,6 +20,7 @@ def _gelu_exact(x):
     return x * cdf, grad
 
 
+@keras.saving.register_keras_serializable(package="convbert_keras")
 def gelu_exact(x):
     """Exact GELU, `x * Phi(x)`, with an analytic gradient.
 

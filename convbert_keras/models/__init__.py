@@ -1,13 +1,29 @@
-"""ConvBERT models: the backbone and the published configurations."""
+"""ConvBERT models: backbone, tokenizer, preprocessors, tasks, configurations."""
 
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.masked_lm import ConvBertMaskedLM
+from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
 from convbert_keras.models.presets import CONVBERT_CONFIGS
 from convbert_keras.models.presets import convbert_config
+from convbert_keras.models.text_classifier import ConvBertTextClassifier
+from convbert_keras.models.text_classifier_preprocessor import (
+    ConvBertTextClassifierPreprocessor,
+)
+from convbert_keras.models.token_classifier import ConvBertTokenClassifier
+from convbert_keras.models.token_classifier_preprocessor import (
+    ConvBertTokenClassifierPreprocessor,
+)
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 
 __all__ = [
     "CONVBERT_CONFIGS",
     "ConvBertBackbone",
+    "ConvBertMaskedLM",
+    "ConvBertMaskedLMPreprocessor",
+    "ConvBertTextClassifier",
+    "ConvBertTextClassifierPreprocessor",
+    "ConvBertTokenClassifier",
+    "ConvBertTokenClassifierPreprocessor",
     "ConvBertTokenizer",
     "convbert_config",
 ]

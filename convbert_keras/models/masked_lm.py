@@ -1,0 +1,63 @@
+import keras
+from keras_hub.layers import MaskedLMHead
+from keras_hub.models import MaskedLM
+
+from convbert_keras.layers.activations import gelu_exact
+from convbert_keras.layers.initializers import convbert_kernel_initializer
+from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
+
+
+@keras.saving.register_keras_serializable(package="convbert_keras")
+class ConvBertMaskedLM(MaskedLM):
+    """ConvBERT with the generator head of the paper's pretraining.
+
+    At each masked position: `Dense(embedding_dim)`, exact GELU,
+    `LayerNorm`, then logits against the tied word embeddings plus a bias
+    (transformers' `ConvBertForMaskedLM`). Compiles with XLA by default.
+
+    Args:
+        backbone: a `ConvBertBackbone`.
+        preprocessor: a `ConvBertMaskedLMPreprocessor` or `None`.
+
+    Inputs: the backbone's dict plus `mask_positions` `(batch, M)`.
+    Outputs: `(batch, M, vocabulary_size)` logits.
+
+    Example:
+    ```python
+    masked_lm = ConvBertMaskedLM.from_preset("preset_dir")
+    masked_lm.fit(x=["The quick brown fox jumped."], batch_size=1)
+    ```
+    """
+
+    backbone_cls = ConvBertBackbone
+    preprocessor_cls = ConvBertMaskedLMPreprocessor
+
+    def __init__(self, backbone, preprocessor=None, **kwargs):
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.masked_lm_head = MaskedLMHead(
+            vocabulary_size=backbone.vocabulary_size,
+            token_embedding=backbone.token_embedding,
+            intermediate_activation=gelu_exact,
+            layer_norm_epsilon=backbone.layer_norm_epsilon,
+            kernel_initializer=convbert_kernel_initializer(),
+            dtype=backbone.dtype_policy,
+            name="mlm_head",
+        )
+        # === Functional model ===
+        inputs = {
+            **backbone.input,
+            "mask_positions": keras.Input(shape=(None,), dtype="int32", name="mask_positions"),
+        }
+        sequence = backbone(backbone.input)["sequence_output"]
+        outputs = self.masked_lm_head(sequence, inputs["mask_positions"])
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+    def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", jit_compile=True, **kwargs):
+        """`MaskedLM.compile` with XLA on by default."""
+        super().compile(
+            optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
+            jit_compile=jit_compile, **kwargs,
+        )

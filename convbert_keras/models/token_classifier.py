@@ -1,0 +1,108 @@
+import keras
+import numpy as np
+from keras_hub.models import Task
+
+from convbert_keras.layers.dropout import PhiloxDropout
+from convbert_keras.layers.initializers import convbert_kernel_initializer
+from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.labels import check_label_range
+from convbert_keras.models.token_classifier_preprocessor import (
+    ConvBertTokenClassifierPreprocessor,
+)
+
+
+@keras.saving.register_keras_serializable(package="convbert_keras")
+class ConvBertTokenClassifier(Task):
+    """Per-token classification (NER, POS tagging) on top of a ConvBERT.
+
+    Dropout and `Dense(num_classes)` on every position of
+    `sequence_output` (transformers' `ConvBertForTokenClassification`).
+    Trained on word-level labels through
+    `ConvBertTokenClassifierPreprocessor`, which puts each word's label on
+    its first word piece. Compiles with XLA by default.
+
+    Args:
+        backbone: a `ConvBertBackbone`.
+        num_classes: int. Number of tags.
+        preprocessor: a `ConvBertTokenClassifierPreprocessor` or `None`.
+        dropout: float. Dropout before the classifier.
+
+    Inputs: a ragged batch of words through the preprocessor, or the
+    backbone's dict. Outputs: `(batch, length, num_classes)` logits.
+
+    Example:
+    ```python
+    tagger = ConvBertTokenClassifier.from_preset("preset_dir", num_classes=3)
+    tagger.fit(x=tf.ragged.constant([["Paris", "is", "big"]]),
+               y=tf.ragged.constant([[1, 0, 0]]), batch_size=1)
+    tagger.predict_words([["Rome", "is", "old"]])  # [[1, 0, 0]]
+    ```
+    """
+
+    backbone_cls = ConvBertBackbone
+    preprocessor_cls = ConvBertTokenClassifierPreprocessor
+
+    def __init__(self, backbone, num_classes, preprocessor=None, dropout=0.1, **kwargs):
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(
+                f"`num_classes` must be an integer >= 2. Received: {num_classes!r}"
+            )
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        policy = backbone.dtype_policy
+        self.output_dropout = PhiloxDropout(dropout, dtype=policy, name="output_dropout")
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=convbert_kernel_initializer(),
+            dtype="float32" if policy.compute_dtype != "float32" else policy,
+            name="logits",
+        )
+        # === Functional model ===
+        inputs = backbone.input
+        sequence = backbone(inputs)["sequence_output"]
+        outputs = self.output_dense(self.output_dropout(sequence))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # === Config ===
+        self.num_classes = num_classes
+        self.dropout = dropout
+
+    def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", jit_compile=True, **kwargs):
+        """Adam 5e-5, sparse cross-entropy on logits and accuracy, both
+        weighted so that only first word pieces count; XLA on."""
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(5e-5)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if weighted_metrics == "auto":
+            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
+        super().compile(
+            optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
+            jit_compile=jit_compile, **kwargs,
+        )
+
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        if y is not None:
+            y = check_label_range(y, self.num_classes)
+        return super().preprocess_samples(x, y, sample_weight)
+
+    def predict_words(self, words, batch_size=32):
+        """Tag ids per word: a list (one per example) of lists of ints.
+
+        `words` is a list of lists of strings. Words cut off by truncation
+        get no tag.
+        """
+        import tensorflow as tf
+
+        if self.preprocessor is None:
+            raise ValueError("predict_words needs a preprocessor to split words.")
+        ragged = tf.ragged.constant(words, dtype=tf.string)
+        logits = self.predict(ragged, batch_size=batch_size, verbose=0)
+        first = self.preprocessor.first_piece_mask(ragged).numpy()
+        tags = np.argmax(logits, axis=-1)
+        return [tags[i][first[i]].tolist() for i in range(len(words))]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_classes": self.num_classes, "dropout": self.dropout})
+        return config

@@ -1,0 +1,165 @@
+import os
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import FIXTURES
+from convbert_keras import ConvBertBackbone
+from convbert_keras import ConvBertMaskedLM
+from convbert_keras import ConvBertMaskedLMPreprocessor
+from convbert_keras import ConvBertTextClassifier
+from convbert_keras import ConvBertTextClassifierPreprocessor
+from convbert_keras import ConvBertTokenClassifier
+from convbert_keras import ConvBertTokenClassifierPreprocessor
+from convbert_keras import ConvBertTokenizer
+
+# Fixture vocabulary (scripts/make_reference_fixtures.py): [PAD]=0 [UNK]=1
+# [CLS]=2 [SEP]=3 [MASK]=4 the=5 ... movie=16 film=17 good=18 bad=19
+# great=20 ... ##s=30 .=33 ,=34 !=35
+VOCAB = os.path.join(FIXTURES, "tiny", "vocab.txt")
+
+
+def tokenizer():
+    return ConvBertTokenizer(vocabulary=VOCAB)
+
+
+def backbone(**overrides):
+    config = dict(
+        vocabulary_size=64, num_layers=2, num_heads=4, hidden_dim=32,
+        embedding_dim=16, intermediate_dim=64, conv_kernel_size=3,
+        max_sequence_length=32, dropout=0.0,
+    )
+    config.update(overrides)
+    return ConvBertBackbone(**config)
+
+
+POSITIVE = ["the movie was good", "a great film", "good plot and great actor", "great story"]
+NEGATIVE = ["the movie was bad", "a boring film", "bad plot and bad actor", "boring story"]
+
+
+def sentiment_classifier(num_classes=2):
+    preprocessor = ConvBertTextClassifierPreprocessor(tokenizer(), sequence_length=12)
+    return ConvBertTextClassifier(backbone(), num_classes=num_classes, preprocessor=preprocessor)
+
+
+def test_text_classifier_fits_raw_strings_with_xla():
+    model = sentiment_classifier()
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    assert model.jit_compile is True
+    x = POSITIVE + NEGATIVE
+    y = np.array([1] * 4 + [0] * 4)
+    history = model.fit(x=x, y=y, batch_size=4, epochs=30, verbose=0)
+    assert history.history["loss"][-1] < 0.1
+    predictions = model.predict(x, batch_size=4, verbose=0).argmax(-1)
+    np.testing.assert_array_equal(predictions, y)
+
+
+def test_text_classifier_pairs_and_truncation():
+    preprocessor = ConvBertTextClassifierPreprocessor(tokenizer(), sequence_length=8)
+    x = preprocessor(x=(tf.constant(["the film"]), tf.constant(["good good good good good good"])))
+    # [CLS] the film [SEP] good good good [SEP]: waterfall trims the second segment.
+    np.testing.assert_array_equal(x["token_ids"][0], [2, 5, 17, 3, 18, 18, 18, 3])
+    np.testing.assert_array_equal(x["segment_ids"][0], [0, 0, 0, 0, 1, 1, 1, 1])
+    assert preprocessor.truncate == "waterfall"
+
+
+def test_text_classifier_regression():
+    model = sentiment_classifier(num_classes=1)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    assert isinstance(model.loss, keras.losses.MeanSquaredError)
+    x = POSITIVE + NEGATIVE
+    y = np.array([4.5] * 4 + [0.5] * 4, "float32")
+    history = model.fit(x=x, y=y, batch_size=4, epochs=30, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+    assert model.predict(["a great film"], verbose=0).shape == (1, 1)
+
+
+def test_text_classifier_rejects_labels_out_of_range():
+    model = sentiment_classifier()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Labels must be integers in \[0, 2\)"):
+        model.fit(x=POSITIVE, y=np.array([0, 1, 2, 1]), batch_size=4, epochs=1, verbose=0)
+
+
+def test_text_classifier_save_load_and_presets(tmp_path):
+    model = sentiment_classifier()
+    x = ["the movie was good", "bad film"]
+    expected = model.predict(x, verbose=0)
+    path = str(tmp_path / "classifier.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, ConvBertTextClassifier)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), expected, atol=1e-5)
+    model.save_to_preset(str(tmp_path / "preset"))
+    for loader in (ConvBertTextClassifier, keras_hub.models.TextClassifier):
+        loaded = loader.from_preset(str(tmp_path / "preset"))
+        assert isinstance(loaded, ConvBertTextClassifier)
+        np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def test_empty_and_whitespace_strings_get_a_defined_prediction():
+    model = sentiment_classifier()
+    out = model.predict(["", "   ", "\t\n"], verbose=0)
+    assert out.shape == (3, 2) and np.isfinite(out).all()
+
+
+def test_masked_lm_preprocessor_and_fit(tmp_path):
+    preprocessor = ConvBertMaskedLMPreprocessor(
+        tokenizer(), sequence_length=12, mask_selection_rate=0.5, mask_selection_length=4
+    )
+    x, y, weights = preprocessor(tf.constant(["the movie was good"]))
+    assert x["mask_positions"].shape == (1, 4) and y.shape == (1, 4)
+    masked = x["token_ids"].numpy()[0][x["mask_positions"].numpy()[0][weights.numpy()[0] > 0]]
+    # Selected positions hold [MASK], a random token or the original one.
+    assert len(masked) >= 1
+    model = ConvBertMaskedLM(backbone(), preprocessor=preprocessor)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    assert model.jit_compile is True
+    history = model.fit(x=["the movie was good", "a great film"] * 8, batch_size=4, epochs=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    # The head is tied to the word embeddings.
+    assert model.masked_lm_head.token_embedding is model.backbone.token_embedding
+    model.save_to_preset(str(tmp_path))
+    assert isinstance(keras_hub.models.MaskedLM.from_preset(str(tmp_path)), ConvBertMaskedLM)
+
+
+def test_token_classifier_preprocessor_aligns_first_pieces():
+    preprocessor = ConvBertTokenClassifierPreprocessor(tokenizer(), sequence_length=8)
+    words = tf.ragged.constant([["the", "films", "!"]])
+    labels = tf.ragged.constant([[1, 2, 0]])
+    x, y, w = preprocessor(words, labels)
+    # [CLS] the film ##s ! [SEP] [PAD] [PAD]
+    np.testing.assert_array_equal(x["token_ids"][0], [2, 5, 17, 30, 35, 3, 0, 0])
+    np.testing.assert_array_equal(w[0], [0, 1, 1, 0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(y[0] * tf.cast(w[0], "int32"), [0, 1, 2, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(
+        preprocessor.first_piece_mask(words)[0], [False, True, True, False, True, False, False, False]
+    )
+
+
+def test_token_classifier_learns_and_tags_words():
+    preprocessor = ConvBertTokenClassifierPreprocessor(tokenizer(), sequence_length=12)
+    model = ConvBertTokenClassifier(backbone(), num_classes=3, preprocessor=preprocessor)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    # Tag 1 on "movie"/"film(s)", 2 on "actor", 0 elsewhere.
+    sentences = [["the", "movie", "was", "good"], ["a", "great", "actor"],
+                 ["the", "films", "and", "the", "actor"], ["good", "film"]]
+    tags = [[0, 1, 0, 0], [0, 0, 2], [0, 1, 0, 0, 2], [0, 1]]
+    model.fit(x=tf.ragged.constant(sentences), y=tf.ragged.constant(tags), batch_size=4, epochs=40, verbose=0)
+    assert model.predict_words(sentences) == tags
+
+
+def test_token_classifier_rejects_labels_out_of_range():
+    preprocessor = ConvBertTokenClassifierPreprocessor(tokenizer(), sequence_length=8)
+    model = ConvBertTokenClassifier(backbone(), num_classes=2, preprocessor=preprocessor)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes=2"):
+        model.fit(x=tf.ragged.constant([["the", "film"]]), y=tf.ragged.constant([[0, 5]]), epochs=1, verbose=0)
+
+
+def test_tokenizer_requires_special_tokens(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\nthe\nfilm\n")
+    with pytest.raises(ValueError, match=r"Cannot find special token .*in the provided vocabulary"):
+        ConvBertTokenizer(vocabulary=str(vocab))
