@@ -33,7 +33,7 @@ EDGE_CASES = [
 ]
 
 
-def real_sample(limit=400):
+def real_sample(limit=2000):
     with bz2.open(fetch("rotten_tomatoes"), "rt", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return [row["text"] for row in rows[:limit]]
@@ -44,7 +44,7 @@ def tokenizers():
     import transformers
 
     vocab = fetch("bert_uncased_vocab")
-    theirs = transformers.ConvBertTokenizer(vocab_file=vocab, do_lower_case=True)
+    theirs = transformers.ConvBertTokenizer(vocab=vocab, do_lower_case=True)
     return ConvBertTokenizer(vocabulary=vocab), theirs
 
 
