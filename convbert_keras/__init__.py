@@ -9,6 +9,8 @@ from convbert_keras.models import CONVBERT_CONFIGS
 from convbert_keras.models import ConvBertBackbone
 from convbert_keras.models import ConvBertMaskedLM
 from convbert_keras.models import ConvBertMaskedLMPreprocessor
+from convbert_keras.models import ConvBertMultipleChoice
+from convbert_keras.models import ConvBertMultipleChoicePreprocessor
 from convbert_keras.models import ConvBertTextClassifier
 from convbert_keras.models import ConvBertTextClassifierPreprocessor
 from convbert_keras.models import ConvBertTokenClassifier
@@ -25,6 +27,8 @@ __all__ = [
     "ConvBertEncoderLayer",
     "ConvBertMaskedLM",
     "ConvBertMaskedLMPreprocessor",
+    "ConvBertMultipleChoice",
+    "ConvBertMultipleChoicePreprocessor",
     "ConvBertTextClassifier",
     "ConvBertTextClassifierPreprocessor",
     "ConvBertTokenClassifier",

@@ -163,3 +163,28 @@ def test_tokenizer_requires_special_tokens(tmp_path):
     vocab.write_text("[PAD]\n[UNK]\nthe\nfilm\n")
     with pytest.raises(ValueError, match=r"Cannot find special token .*in the provided vocabulary"):
         ConvBertTokenizer(vocabulary=str(vocab))
+
+
+def test_multiple_choice_learns_to_pick_the_matching_choice(tmp_path):
+    from convbert_keras import ConvBertMultipleChoice
+    from convbert_keras import ConvBertMultipleChoicePreprocessor
+
+    preprocessor = ConvBertMultipleChoicePreprocessor(tokenizer(), sequence_length=10)
+    x = preprocessor(x=(tf.constant(["the film"]), tf.constant([["good", "bad plot"]])))
+    assert x["token_ids"].shape == (1, 2, 10)
+    # [CLS] the film [SEP] bad plot [SEP]
+    np.testing.assert_array_equal(x["token_ids"][0, 1, :7], [2, 5, 17, 3, 19, 21, 3])
+    model = ConvBertMultipleChoice(backbone(), preprocessor=preprocessor)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    # The right choice repeats the prompt's adjective.
+    prompts = ["good film", "bad film", "great story", "boring story"] * 2
+    choices = [["good", "bad"], ["good", "bad"], ["boring", "great"], ["boring", "great"]] * 2
+    answers = np.array([0, 1, 1, 0] * 2)
+    model.fit(x=(prompts, choices), y=answers, batch_size=4, epochs=40, verbose=0)
+    predicted = model.predict((prompts, choices), batch_size=4, verbose=0)
+    assert predicted.shape == (8, 2)
+    np.testing.assert_array_equal(predicted.argmax(-1), answers)
+    path = str(tmp_path / "mc.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(restored.predict((prompts, choices), verbose=0), predicted, atol=1e-5)

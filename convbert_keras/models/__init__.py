@@ -3,6 +3,10 @@
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.masked_lm import ConvBertMaskedLM
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
+from convbert_keras.models.multiple_choice import ConvBertMultipleChoice
+from convbert_keras.models.multiple_choice_preprocessor import (
+    ConvBertMultipleChoicePreprocessor,
+)
 from convbert_keras.models.presets import CONVBERT_CONFIGS
 from convbert_keras.models.presets import convbert_config
 from convbert_keras.models.text_classifier import ConvBertTextClassifier
@@ -20,6 +24,8 @@ __all__ = [
     "ConvBertBackbone",
     "ConvBertMaskedLM",
     "ConvBertMaskedLMPreprocessor",
+    "ConvBertMultipleChoice",
+    "ConvBertMultipleChoicePreprocessor",
     "ConvBertTextClassifier",
     "ConvBertTextClassifierPreprocessor",
     "ConvBertTokenClassifier",

@@ -11,10 +11,13 @@ def check_label_range(y, num_classes):
     values = y.flat_values if isinstance(y, tf.RaggedTensor) else tf.convert_to_tensor(y)
     if values.dtype.is_floating:
         return y  # regression targets
+    if isinstance(num_classes, int):
+        bound = f"[0, {num_classes}) (num_classes={num_classes})"
+    else:
+        bound = "[0, number of choices)"
     message = (
-        f"Labels must be integers in [0, {num_classes}) (num_classes="
-        f"{num_classes}); found an out-of-range label. Check the label "
-        "mapping, or the model's num_classes."
+        f"Labels must be integers in {bound}; found an out-of-range label. "
+        "Check the label mapping, or the model's num_classes."
     )
     checks = [
         tf.debugging.assert_non_negative(values, message=message),

@@ -3,6 +3,7 @@ from keras_hub.layers import StartEndPacker
 from keras_hub.models import Preprocessor
 
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.graph_utils import run_in_graph
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 
 IGNORE = -1
@@ -77,22 +78,12 @@ class ConvBertTokenClassifierPreprocessor(Preprocessor):
         per_word = tf.concat([per_word, unk], axis=1)
         return pieces.with_values(per_word)
 
-    @staticmethod
-    def _in_graph(fn, *args):
-        """Runs `fn` traced: the tokenizer's ragged (tf-text) path only runs
-        in graphs, and eager calls would take keras-hub's Python path."""
-        import tensorflow as tf
-
-        if tf.executing_eagerly():
-            return tf.function(fn)(*args)
-        return fn(*args)
-
     def first_piece_mask(self, words):
         """`(batch, sequence_length)` booleans: True on each word's first piece.
 
         Row `b`'s k-th True position belongs to word k of example `b`.
         """
-        return self._in_graph(self._first_piece_mask, words)
+        return run_in_graph(self._first_piece_mask, words)
 
     def _first_piece_mask(self, words):
         import tensorflow as tf
@@ -110,8 +101,8 @@ class ConvBertTokenClassifierPreprocessor(Preprocessor):
                 "weights (first word pieces); pass labels only."
             )
         if y is None:
-            return self._in_graph(self._call_tf, x)
-        return self._in_graph(self._call_tf, x, y)
+            return run_in_graph(self._call_tf, x)
+        return run_in_graph(self._call_tf, x, y)
 
     def _call_tf(self, x, y=None):
         import tensorflow as tf
