@@ -2,8 +2,8 @@
 
 from convbert_keras.layers import ConvBertEncoderLayer
 from convbert_keras.layers import GroupedDense
+from convbert_keras.layers import HashDropout
 from convbert_keras.layers import MixedAttention
-from convbert_keras.layers import PhiloxDropout
 from convbert_keras.layers import SpanDynamicConv
 from convbert_keras.models import CONVBERT_CONFIGS
 from convbert_keras.models import ConvBertBackbone
@@ -35,8 +35,8 @@ __all__ = [
     "ConvBertTokenClassifierPreprocessor",
     "ConvBertTokenizer",
     "GroupedDense",
+    "HashDropout",
     "MixedAttention",
-    "PhiloxDropout",
     "SpanDynamicConv",
     "convbert_config",
 ]

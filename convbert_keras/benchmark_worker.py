@@ -65,16 +65,16 @@ def _keras_worker(framework, config, batch_size, length, mode, warmup, repeats):
 
     x, y = _inputs(config, batch_size, length)
     if framework == "convbert_keras":
-        from convbert_keras.layers.dropout import PhiloxDropout
+        from convbert_keras.layers.dropout import HashDropout
         from convbert_keras.models.backbone import ConvBertBackbone
 
         backbone = ConvBertBackbone(**config)
         # The reference sequence-classification head ([CLS], dense, GELU).
         cls = backbone.output["pooled_output"]
         hidden = keras.layers.Dense(config["hidden_dim"], activation="gelu")(
-            PhiloxDropout(config["dropout"])(cls)
+            HashDropout(config["dropout"])(cls)
         )
-        logits = keras.layers.Dense(NUM_CLASSES)(PhiloxDropout(config["dropout"])(hidden))
+        logits = keras.layers.Dense(NUM_CLASSES)(HashDropout(config["dropout"])(hidden))
         model = keras.Model(backbone.input, logits)
     else:
         import keras_hub

@@ -237,17 +237,23 @@ def test_layer_config_round_trip(make):
 
 
 @pytest.mark.parametrize("jit", [False, True])
-def test_philox_dropout_keeps_expected_fraction_and_scales(jit):
+def test_hash_dropout_keeps_expected_fraction_and_scales(jit):
     import tensorflow as tf
 
-    from convbert_keras import PhiloxDropout
+    from convbert_keras import HashDropout
 
-    layer = PhiloxDropout(0.25, seed=3)
+    layer = HashDropout(0.25, seed=3)
     x = np.ones((200, 500), "float32")
     run = tf.function(lambda t: layer(t, training=True), jit_compile=jit)
     first, second = run(x).numpy(), run(x).numpy()
     np.testing.assert_allclose(np.unique(first), [0.0, 1.0 / 0.75], rtol=1e-6)
     assert abs((first == 0).mean() - 0.25) < 0.01
+    # Every row and column drops its share: no stripes from the index hash.
+    assert np.abs((first == 0).mean(axis=1) - 0.25).max() < 0.1
+    assert np.abs((first == 0).mean(axis=0) - 0.25).max() < 0.15
+    # Neighbouring elements are independent.
+    dropped = (first == 0).ravel()
+    assert abs(np.mean(dropped[1:] & dropped[:-1]) - 0.25**2) < 0.01
     # A fresh mask every call; the identity outside training.
     assert (first != second).mean() > 0.2
     np.testing.assert_array_equal(layer(x, training=False), x)

@@ -176,10 +176,11 @@ def test_multiple_choice_learns_to_pick_the_matching_choice(tmp_path):
     np.testing.assert_array_equal(x["token_ids"][0, 1, :7], [2, 5, 17, 3, 19, 21, 3])
     model = ConvBertMultipleChoice(backbone(), preprocessor=preprocessor)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
-    # The right choice repeats the prompt's adjective.
-    prompts = ["good film", "bad film", "great story", "boring story"] * 2
-    choices = [["good", "bad"], ["good", "bad"], ["boring", "great"], ["boring", "great"]] * 2
-    answers = np.array([0, 1, 1, 0] * 2)
+    # The right choice is the praise, wherever it stands.
+    prompts = ["the film was", "the story was", "the plot was", "the actor was"] * 2
+    choices = [["good", "bad"], ["boring", "great"], ["bad", "great"], ["good", "boring"],
+               ["great", "boring"], ["bad", "good"], ["boring", "good"], ["great", "bad"]]
+    answers = np.array([0, 1, 1, 0, 0, 1, 1, 0])
     model.fit(x=(prompts, choices), y=answers, batch_size=4, epochs=40, verbose=0)
     predicted = model.predict((prompts, choices), batch_size=4, verbose=0)
     assert predicted.shape == (8, 2)

@@ -1,7 +1,7 @@
 import keras
 
 from convbert_keras.layers.activations import gelu_exact
-from convbert_keras.layers.dropout import PhiloxDropout
+from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.layers.grouped_dense import GroupedDense
 from convbert_keras.layers.initializers import clone_initializer
 from convbert_keras.layers.mixed_attention import MixedAttention
@@ -103,7 +103,7 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         return layer
 
     def _dropout(self, name):
-        return PhiloxDropout(
+        return HashDropout(
             self.dropout, dtype=self.dtype_policy, name=name
         )
 

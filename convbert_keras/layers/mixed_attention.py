@@ -3,7 +3,7 @@ import math
 import keras
 from keras import ops
 
-from convbert_keras.layers.dropout import PhiloxDropout
+from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.layers.initializers import clone_initializer
 from convbert_keras.layers.span_dynamic_conv import SpanDynamicConv
 from convbert_keras.layers.span_dynamic_conv import _check_conv_type
@@ -128,7 +128,7 @@ class MixedAttention(keras.layers.Layer):
                 hidden_states_shape, (None, None, projection_dim)
             )
             self.concat_dim = 2 * projection_dim
-        self.probs_dropout = PhiloxDropout(
+        self.probs_dropout = HashDropout(
             self.dropout, dtype=self.dtype_policy, name="probs_dropout"
         )
         self.output_dense = self._dense(hidden_dim, "output_dense", self.concat_dim)

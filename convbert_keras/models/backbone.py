@@ -3,7 +3,7 @@ from keras_hub.layers import PositionEmbedding
 from keras_hub.layers import ReversibleEmbedding
 from keras_hub.models import Backbone
 
-from convbert_keras.layers.dropout import PhiloxDropout
+from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.layers.encoder_layer import ConvBertEncoderLayer
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.layers.mixed_attention import attention_layout
@@ -131,7 +131,7 @@ class ConvBertBackbone(Backbone):
         self.embeddings_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm"
         )
-        self.embeddings_dropout = PhiloxDropout(
+        self.embeddings_dropout = HashDropout(
             dropout, dtype=dtype, name="embeddings_dropout"
         )
         self.embeddings_projection = None

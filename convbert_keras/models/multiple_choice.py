@@ -2,16 +2,36 @@ import keras
 from keras import ops
 from keras_hub.models import Task
 
-from convbert_keras.layers.activations import gelu_exact
-from convbert_keras.layers.dropout import PhiloxDropout
-from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.heads import pooled_head_layers
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.multiple_choice_preprocessor import (
     ConvBertMultipleChoicePreprocessor,
 )
 
 _INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+@keras.saving.register_keras_serializable(package="convbert_keras")
+class ChoiceFlatten(keras.layers.Layer):
+    """`(batch, num_choices, length)` to `(batch * num_choices, length)`."""
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (-1, ops.shape(inputs)[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="convbert_keras")
+class ChoiceUnflatten(keras.layers.Layer):
+    """Scores `(batch * num_choices, 1)` back to `(batch, num_choices)`."""
+
+    def call(self, scores, reference):
+        return ops.reshape(scores, (-1, ops.shape(reference)[1]))
+
+    def compute_output_shape(self, scores_shape, reference_shape):
+        return (reference_shape[0], reference_shape[1])
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
@@ -45,32 +65,22 @@ class ConvBertMultipleChoice(Task):
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
-        policy = backbone.dtype_policy
-        self.pooled_dropout = PhiloxDropout(dropout, dtype=policy, name="pooled_dropout")
-        self.pooled_dense = keras.layers.Dense(
-            backbone.hidden_dim,
-            activation=gelu_exact,
-            kernel_initializer=convbert_kernel_initializer(),
-            dtype=policy,
-            name="pooled_dense",
-        )
-        self.output_dropout = PhiloxDropout(dropout, dtype=policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            1,
-            kernel_initializer=convbert_kernel_initializer(),
-            dtype="float32" if policy.compute_dtype != "float32" else policy,
-            name="choice_score",
-        )
+        (
+            self.pooled_dropout,
+            self.pooled_dense,
+            self.output_dropout,
+            self.output_dense,
+        ) = pooled_head_layers(backbone, 1, dropout, output_name="choice_score")
         # === Functional model ===
         inputs = {
             name: keras.Input(shape=(None, None), dtype="int32", name=name) for name in _INPUTS
         }
-        num_choices = ops.shape(inputs["token_ids"])[1]
-        flat = {name: ops.reshape(inputs[name], (-1, ops.shape(inputs[name])[-1])) for name in _INPUTS}
+        flatten = ChoiceFlatten(name="choice_flatten")
+        flat = {name: flatten(inputs[name]) for name in _INPUTS}
         x = backbone(flat)["pooled_output"]
         x = self.pooled_dense(self.pooled_dropout(x))
         scores = self.output_dense(self.output_dropout(x))
-        outputs = ops.reshape(scores, (-1, num_choices))
+        outputs = ChoiceUnflatten(name="choice_unflatten")(scores, inputs["token_ids"])
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
         self.dropout = dropout

@@ -1,10 +1,8 @@
 import keras
 from keras_hub.models import TextClassifier
 
-from convbert_keras.layers.activations import gelu_exact
-from convbert_keras.layers.dropout import PhiloxDropout
-from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.heads import pooled_head_layers
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.text_classifier_preprocessor import (
     ConvBertTextClassifierPreprocessor,
@@ -60,24 +58,12 @@ class ConvBertTextClassifier(TextClassifier):
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
-        policy = backbone.dtype_policy
-        self.pooled_dropout = PhiloxDropout(dropout, dtype=policy, name="pooled_dropout")
-        self.pooled_dense = keras.layers.Dense(
-            backbone.hidden_dim,
-            activation=gelu_exact,
-            kernel_initializer=convbert_kernel_initializer(),
-            dtype=policy,
-            name="pooled_dense",
-        )
-        self.output_dropout = PhiloxDropout(dropout, dtype=policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            num_classes,
-            kernel_initializer=convbert_kernel_initializer(),
-            activation=activation,
-            # Logits in float32 under mixed precision.
-            dtype="float32" if policy.compute_dtype != "float32" else policy,
-            name="logits",
-        )
+        (
+            self.pooled_dropout,
+            self.pooled_dense,
+            self.output_dropout,
+            self.output_dense,
+        ) = pooled_head_layers(backbone, num_classes, dropout, activation=activation)
         # === Functional model ===
         inputs = backbone.input
         x = backbone(inputs)["pooled_output"]

@@ -2,9 +2,9 @@ import keras
 import numpy as np
 from keras_hub.models import Task
 
-from convbert_keras.layers.dropout import PhiloxDropout
-from convbert_keras.layers.initializers import convbert_kernel_initializer
+from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.heads import logits_dense
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.token_classifier_preprocessor import (
     ConvBertTokenClassifierPreprocessor,
@@ -51,13 +51,8 @@ class ConvBertTokenClassifier(Task):
         self.backbone = backbone
         self.preprocessor = preprocessor
         policy = backbone.dtype_policy
-        self.output_dropout = PhiloxDropout(dropout, dtype=policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            num_classes,
-            kernel_initializer=convbert_kernel_initializer(),
-            dtype="float32" if policy.compute_dtype != "float32" else policy,
-            name="logits",
-        )
+        self.output_dropout = HashDropout(dropout, dtype=policy, name="output_dropout")
+        self.output_dense = logits_dense(num_classes, policy)
         # === Functional model ===
         inputs = backbone.input
         sequence = backbone(inputs)["sequence_output"]
