@@ -33,8 +33,8 @@ def test_sentiment_classifier_learns_rotten_tomatoes():
         backbone, num_classes=2,
         preprocessor=ConvBertTextClassifierPreprocessor(tokenizer, sequence_length=64),
     )
-    classifier.compile(optimizer=keras.optimizers.AdamW(2e-3, weight_decay=0.01))
-    classifier.fit(x=train_x, y=np.array(train_y), batch_size=64, epochs=2, verbose=0)
+    classifier.compile(optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.01))
+    classifier.fit(x=train_x, y=np.array(train_y), batch_size=32, epochs=3, verbose=0)
     accuracy = classifier.evaluate(x=val_x, y=np.array(val_y), batch_size=256, verbose=0, return_dict=True)[
         "sparse_categorical_accuracy"
     ]
