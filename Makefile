@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test test-fast fixtures clean
+.PHONY: install demo test test-fast fixtures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# The main job on the built-in data (see README).
+demo: install
+	$(BIN)/python scripts/demo.py
 
 # Everything, slow and reference tests included.
 test: install
