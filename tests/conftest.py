@@ -19,3 +19,11 @@ def load_reference(name):
 @pytest.fixture(params=FIXTURE_NAMES)
 def fixture_name(request):
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def fixed_seed():
+    """Same initial weights, dropout masks and data order on every run."""
+    import keras
+
+    keras.utils.set_random_seed(1234)
