@@ -271,3 +271,8 @@ def test_gelu_exact_values_and_gradient():
         keras_exact = keras.activations.gelu(x, approximate=False)
     np.testing.assert_allclose(ours, ref.gelu(x.numpy().astype("float64")), atol=1e-6)
     np.testing.assert_allclose(tape.gradient(ours, x), tape.gradient(keras_exact, x), atol=1e-5)
+
+
+def test_grouped_dense_rejects_non_positive_groups():
+    with pytest.raises(ValueError, match="`num_groups` must be a positive integer"):
+        GroupedDense(units=4, num_groups=0)

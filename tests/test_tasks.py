@@ -189,3 +189,26 @@ def test_multiple_choice_learns_to_pick_the_matching_choice(tmp_path):
     model.save(path)
     restored = keras.saving.load_model(path)
     np.testing.assert_allclose(restored.predict((prompts, choices), verbose=0), predicted, atol=1e-5)
+
+
+def test_bad_task_arguments_are_named():
+    from convbert_keras import ConvBertMultipleChoicePreprocessor
+    from convbert_keras.data import fetch
+    from convbert_keras.data import load_rotten_tomatoes
+
+    with pytest.raises(ValueError, match="`num_classes` must be a positive integer"):
+        ConvBertTextClassifier(backbone(), num_classes=0)
+    with pytest.raises(ValueError, match="`num_classes` must be an integer >= 2"):
+        ConvBertTokenClassifier(backbone(), num_classes=1)
+    with pytest.raises(ValueError, match="predict_words needs a preprocessor"):
+        ConvBertTokenClassifier(backbone(), num_classes=2).predict_words([["a"]])
+    with pytest.raises(ValueError, match="pass labels only"):
+        ConvBertTokenClassifierPreprocessor(tokenizer())(
+            tf.ragged.constant([["a"]]), tf.ragged.constant([[0]]), sample_weight=tf.ragged.constant([[1.0]])
+        )
+    with pytest.raises(ValueError, match=r"takes x=\(prompts, choices\)"):
+        ConvBertMultipleChoicePreprocessor(tokenizer())(tf.constant(["only prompts"]))
+    with pytest.raises(ValueError, match="Unknown data 'imdb'"):
+        fetch("imdb")
+    with pytest.raises(ValueError, match="`validation_fraction` must be in"):
+        load_rotten_tomatoes(validation_fraction=1.5)
