@@ -87,9 +87,8 @@ def convert_checkpoint(
                 "`config` and `size` apply to tf1 checkpoints; a Hugging Face "
                 "directory carries its own config.json."
             )
-        kwargs, state, where, found_vocabulary = read_hf_checkpoint(input_path)
+        kwargs, hf_config, state, where, found_vocabulary = read_hf_checkpoint(input_path)
         vocabulary = vocabulary or found_vocabulary
-        hf_config = read_json(os.path.join(input_path, "config.json"))
     elif source == "tf1":
         if (config is None) == (size is None):
             raise ValueError(

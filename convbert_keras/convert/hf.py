@@ -6,6 +6,7 @@ A directory written by `save_pretrained`: `config.json` and one of
 Reading needs neither torch nor transformers.
 """
 
+import collections
 import json
 import os
 
@@ -146,10 +147,18 @@ def read_hf_weights(directory):
     )
 
 
+HFCheckpoint = collections.namedtuple(
+    "HFCheckpoint", ["backbone_kwargs", "config", "state", "weights_path", "vocabulary"]
+)
+
+
 def read_hf_checkpoint(directory):
     """Reads a `save_pretrained` directory.
 
-    Returns `(backbone_kwargs, state, weights_path, vocab_path_or_None)`.
+    Returns an `HFCheckpoint`: the backbone arguments, the raw `config.json`
+    dict (architectures, labels), the canonical state dict, the weights file
+    read and the `vocab.txt` path (or `None`). The config is validated before
+    any weights are read.
     """
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{directory} is not a directory.")
@@ -159,8 +168,11 @@ def read_hf_checkpoint(directory):
             f"{directory} has no config.json; pass a directory written by "
             "transformers' save_pretrained."
         )
-    kwargs = backbone_kwargs_from_hf_config(read_json(config_path), config_path)
+    config = read_json(config_path)
+    kwargs = backbone_kwargs_from_hf_config(config, config_path)
     state, weights_path = read_hf_weights(directory)
     state = {name: np.asarray(value) for name, value in state.items()}
     vocab = os.path.join(directory, "vocab.txt")
-    return kwargs, state, weights_path, vocab if os.path.exists(vocab) else None
+    return HFCheckpoint(
+        kwargs, config, state, weights_path, vocab if os.path.exists(vocab) else None
+    )
