@@ -11,6 +11,8 @@ from convbert_keras.models import ConvBertMaskedLM
 from convbert_keras.models import ConvBertMaskedLMPreprocessor
 from convbert_keras.models import ConvBertMultipleChoice
 from convbert_keras.models import ConvBertMultipleChoicePreprocessor
+from convbert_keras.models import ConvBertQuestionAnswerer
+from convbert_keras.models import ConvBertQuestionAnswererPreprocessor
 from convbert_keras.models import ConvBertTextClassifier
 from convbert_keras.models import ConvBertTextClassifierPreprocessor
 from convbert_keras.models import ConvBertTokenClassifier
@@ -29,6 +31,8 @@ __all__ = [
     "ConvBertMaskedLMPreprocessor",
     "ConvBertMultipleChoice",
     "ConvBertMultipleChoicePreprocessor",
+    "ConvBertQuestionAnswerer",
+    "ConvBertQuestionAnswererPreprocessor",
     "ConvBertTextClassifier",
     "ConvBertTextClassifierPreprocessor",
     "ConvBertTokenClassifier",

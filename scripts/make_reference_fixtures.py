@@ -36,6 +36,7 @@ TASK_FIXTURES = {
     "tiny_text_classifier": ("text_classifier", 3),
     "tiny_token_classifier": ("token_classifier", 4),
     "tiny_masked_lm": ("masked_lm", 2),
+    "tiny_question_answerer": ("question_answerer", 2),
 }
 
 

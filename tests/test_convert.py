@@ -296,6 +296,7 @@ def _mlm_inputs(inputs):
         ("tiny_text_classifier", keras_hub.models.TextClassifier),
         ("tiny_token_classifier", None),
         ("tiny_masked_lm", keras_hub.models.MaskedLM),
+        ("tiny_question_answerer", None),
     ],
 )
 def test_task_heads_match_transformers(tmp_path, name, task_cls):

@@ -12,6 +12,10 @@ from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.masked_lm import ConvBertMaskedLM
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
 from convbert_keras.models.presets import convbert_config
+from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
+from convbert_keras.models.question_answerer_preprocessor import (
+    ConvBertQuestionAnswererPreprocessor,
+)
 from convbert_keras.models.text_classifier import ConvBertTextClassifier
 from convbert_keras.models.text_classifier_preprocessor import (
     ConvBertTextClassifierPreprocessor,
@@ -34,6 +38,9 @@ TASKS = {
         "token_classifier", ConvBertTokenClassifier, ConvBertTokenClassifierPreprocessor,
     ),
     "ConvBertForMaskedLM": ("masked_lm", ConvBertMaskedLM, ConvBertMaskedLMPreprocessor),
+    "ConvBertForQuestionAnswering": (
+        "question_answerer", ConvBertQuestionAnswerer, ConvBertQuestionAnswererPreprocessor,
+    ),
 }
 
 
@@ -131,11 +138,18 @@ def convert_checkpoint(
     else:
         preprocessor = None
         if tokenizer is not None:
-            preprocessor = preprocessor_cls(
-                tokenizer, sequence_length=backbone.max_sequence_length
-            )
+            preprocessor_kwargs = {"sequence_length": backbone.max_sequence_length}
+            if task_cls is ConvBertQuestionAnswerer:
+                # SQuAD's defaults, shrunk for models with short positions.
+                length = min(384, backbone.max_sequence_length)
+                preprocessor_kwargs = {
+                    "sequence_length": length,
+                    "max_query_length": min(64, length // 4),
+                    "doc_stride": min(128, length // 3),
+                }
+            preprocessor = preprocessor_cls(tokenizer, **preprocessor_kwargs)
         task_kwargs = {}
-        if task_cls is not ConvBertMaskedLM:
+        if task_cls not in (ConvBertMaskedLM, ConvBertQuestionAnswerer):
             task_kwargs["num_classes"] = _num_labels(hf_config)
         model = task_cls(backbone, preprocessor=preprocessor, **task_kwargs)
         load_weights_into_task(model, state, source=where)

@@ -36,6 +36,7 @@ HF_TASK_CLASSES = {
     "text_classifier": "ConvBertForSequenceClassification",
     "token_classifier": "ConvBertForTokenClassification",
     "masked_lm": "ConvBertForMaskedLM",
+    "question_answerer": "ConvBertForQuestionAnswering",
 }
 
 
@@ -81,7 +82,9 @@ def sample_inputs(vocabulary_size, batch_size=3, length=12, seed=0):
 
 def reference_outputs(model, inputs):
     """The PyTorch model's main output on backbone-style inputs:
-    `last_hidden_state` for `ConvBertModel`, `logits` for task models."""
+    `last_hidden_state` for `ConvBertModel`, `logits` for task models
+    (question answering: start and end logits stacked as `(batch, 2, length)`,
+    our layout)."""
     import torch
 
     with torch.no_grad():
@@ -90,6 +93,8 @@ def reference_outputs(model, inputs):
             token_type_ids=torch.as_tensor(inputs["segment_ids"], dtype=torch.long),
             attention_mask=torch.as_tensor(inputs["padding_mask"], dtype=torch.long),
         )
+    if hasattr(outputs, "start_logits"):
+        return np.stack([outputs.start_logits.numpy(), outputs.end_logits.numpy()], axis=1)
     if hasattr(outputs, "logits"):
         return outputs.logits.numpy()
     return outputs.last_hidden_state.numpy()

@@ -121,9 +121,11 @@ def head_weight_map(task):
     """`(variable, hf_name, pytorch_to_keras)` for a task model's head.
 
     Heads of transformers' `ConvBertForSequenceClassification`,
-    `ConvBertForTokenClassification` and `ConvBertForMaskedLM`.
+    `ConvBertForTokenClassification`, `ConvBertForQuestionAnswering` and
+    `ConvBertForMaskedLM`.
     """
     from convbert_keras.models.masked_lm import ConvBertMaskedLM
+    from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
     from convbert_keras.models.text_classifier import ConvBertTextClassifier
     from convbert_keras.models.token_classifier import ConvBertTokenClassifier
 
@@ -133,6 +135,8 @@ def head_weight_map(task):
         )
     if isinstance(task, ConvBertTokenClassifier):
         return _dense_pairs(task.output_dense, "classifier")
+    if isinstance(task, ConvBertQuestionAnswerer):
+        return _dense_pairs(task.output_dense, "qa_outputs")
     if isinstance(task, ConvBertMaskedLM):
         head = task.masked_lm_head
         return [

@@ -9,6 +9,10 @@ from convbert_keras.models.multiple_choice_preprocessor import (
 )
 from convbert_keras.models.presets import CONVBERT_CONFIGS
 from convbert_keras.models.presets import convbert_config
+from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
+from convbert_keras.models.question_answerer_preprocessor import (
+    ConvBertQuestionAnswererPreprocessor,
+)
 from convbert_keras.models.text_classifier import ConvBertTextClassifier
 from convbert_keras.models.text_classifier_preprocessor import (
     ConvBertTextClassifierPreprocessor,
@@ -26,6 +30,8 @@ __all__ = [
     "ConvBertMaskedLMPreprocessor",
     "ConvBertMultipleChoice",
     "ConvBertMultipleChoicePreprocessor",
+    "ConvBertQuestionAnswerer",
+    "ConvBertQuestionAnswererPreprocessor",
     "ConvBertTextClassifier",
     "ConvBertTextClassifierPreprocessor",
     "ConvBertTokenClassifier",
