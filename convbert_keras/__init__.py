@@ -18,6 +18,7 @@ from convbert_keras.models import ConvBertTextClassifierPreprocessor
 from convbert_keras.models import ConvBertTokenClassifier
 from convbert_keras.models import ConvBertTokenClassifierPreprocessor
 from convbert_keras.models import ConvBertTokenizer
+from convbert_keras.models import build_vocabulary
 from convbert_keras.models import convbert_config
 from convbert_keras import convert
 
@@ -42,5 +43,6 @@ __all__ = [
     "HashDropout",
     "MixedAttention",
     "SpanDynamicConv",
+    "build_vocabulary",
     "convbert_config",
 ]

@@ -22,6 +22,7 @@ from convbert_keras.models.token_classifier_preprocessor import (
     ConvBertTokenClassifierPreprocessor,
 )
 from convbert_keras.models.tokenizer import ConvBertTokenizer
+from convbert_keras.models.vocabulary import build_vocabulary
 
 __all__ = [
     "CONVBERT_CONFIGS",
@@ -37,5 +38,6 @@ __all__ = [
     "ConvBertTokenClassifier",
     "ConvBertTokenClassifierPreprocessor",
     "ConvBertTokenizer",
+    "build_vocabulary",
     "convbert_config",
 ]

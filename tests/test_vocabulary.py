@@ -1,0 +1,49 @@
+"""Learning a vocabulary that ConvBertTokenizer then uses."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from convbert_keras import ConvBertTokenizer
+from convbert_keras.models.vocabulary import build_vocabulary
+
+CORPUS = [
+    "The Café served coffee. The cafe served tea!",
+    "Coffee and tea are served at the café every morning.",
+] * 20
+
+
+def test_built_vocabulary_tokenizes_its_corpus(tmp_path):
+    output = tmp_path / "vocab.txt"
+    vocabulary = build_vocabulary(texts=CORPUS, vocabulary_size=200, output=output)
+    assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert len(vocabulary) <= 200 and len(set(vocabulary)) == len(vocabulary)
+    # Normalised like the tokenizer: lowercase, accents stripped.
+    assert "cafe" in vocabulary and "Café" not in vocabulary and "café" not in vocabulary
+    tokenizer = ConvBertTokenizer(vocabulary=str(output))
+    ids = [int(i) for i in tokenizer(CORPUS[0])]
+    assert tokenizer.token_to_id("[UNK]") not in ids
+    assert tokenizer.detokenize(ids) == "the cafe served coffee . the cafe served tea !"
+
+
+def test_vocabulary_cli_and_bad_input(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(CORPUS), encoding="utf-8")
+    output = tmp_path / "vocab.txt"
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "build_vocabulary.py")
+    result = subprocess.run(
+        [sys.executable, script, str(corpus), "--size", "120", "--output", str(output)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert output.read_text(encoding="utf-8").split("\n")[0] == "[PAD]"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n \n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, script, str(empty), "--output", str(output)], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "no text to learn a vocabulary from" in result.stderr
+    with pytest.raises(ValueError, match="must exceed the 5 special tokens"):
+        build_vocabulary(texts=CORPUS, vocabulary_size=5)
