@@ -19,6 +19,34 @@ def _lowbias32(x):
     return shift_xor(x, 16)
 
 
+def hash_uniform_bits(shape, seed):
+    """24 uniform random bits per element, as int32 in `[0, 2^24)`.
+
+    A counter-based hash of (seed, element index): elementwise integer
+    arithmetic that XLA fuses and that runs the same on CPU, GPU and TPU.
+    `seed` is an int32 tensor of two values.
+    """
+    import tensorflow as tf
+
+    index = tf.reshape(tf.range(tf.reduce_prod(shape), dtype="int32"), shape)
+    bits = _lowbias32(tf.bitwise.bitwise_xor(_lowbias32(tf.bitwise.bitwise_xor(index, seed[0])), seed[1]))
+    return tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 8), 0xFFFFFF)
+
+
+def hash_uniform(shape, seed):
+    """Uniform floats in the open interval (0, 1), from `hash_uniform_bits`."""
+    import tensorflow as tf
+
+    return (tf.cast(hash_uniform_bits(shape, seed), "float32") + 0.5) / float(1 << 24)
+
+
+def int32_seed(seed):
+    """A Keras `SeedGenerator` draw as the int32 pair the hashes take."""
+    import tensorflow as tf
+
+    return tf.cast(tf.math.floormod(seed, 2**31 - 1), "int32")
+
+
 @keras.saving.register_keras_serializable(package="convbert_keras")
 class HashDropout(keras.layers.Dropout):
     """`keras.layers.Dropout` whose mask costs almost nothing under XLA.
@@ -53,12 +81,8 @@ class HashDropout(keras.layers.Dropout):
             return super().call(inputs, training=training)
         import tensorflow as tf
 
-        seed = self.seed_generator.next()
-        seed = tf.cast(tf.math.floormod(seed, 2**31 - 1), "int32")
-        shape = tf.shape(inputs)
-        index = tf.reshape(tf.range(tf.reduce_prod(shape), dtype="int32"), shape)
-        bits = _lowbias32(tf.bitwise.bitwise_xor(_lowbias32(tf.bitwise.bitwise_xor(index, seed[0])), seed[1]))
-        uniform24 = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 8), 0xFFFFFF)
+        seed = int32_seed(self.seed_generator.next())
+        uniform24 = hash_uniform_bits(tf.shape(inputs), seed)
         keep = uniform24 >= int(round(self.rate * (1 << 24)))
         scale = tf.cast(1.0 / (1.0 - self.rate), inputs.dtype)
         return tf.where(keep, inputs * scale, tf.zeros_like(inputs))

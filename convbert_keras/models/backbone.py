@@ -45,6 +45,10 @@ class ConvBertBackbone(Backbone):
             tokens next to them, so outputs depend on the amount of padding.
             `True` zeroes padded positions in the conv branch, which makes
             outputs independent of padding (e.g. for dynamic batching).
+        shared_embeddings: another `ConvBertBackbone` whose embedding tables
+            and embedding LayerNorm this one uses (the same variables), as
+            ELECTRA's generator does with its discriminator. Not part of the
+            config: `ConvBertPretrainer` rebuilds the sharing.
         dtype: dtype or `keras.DTypePolicy` for computations and weights.
 
     Inputs: a dict of int32 `(B, L)` tensors `token_ids`, `segment_ids`,
@@ -83,6 +87,7 @@ class ConvBertBackbone(Backbone):
         num_segments=2,
         layer_norm_epsilon=1e-12,
         mask_padding_in_conv=False,
+        shared_embeddings=None,
         dtype=None,
         **kwargs,
     ):
@@ -106,31 +111,44 @@ class ConvBertBackbone(Backbone):
         # Fail here, with the argument names, rather than deep in a layer.
         attention_layout(hidden_dim, num_heads, head_ratio, conv_type)
 
+        if shared_embeddings is not None:
+            self._check_shareable(
+                shared_embeddings, vocabulary_size, embedding_dim, max_sequence_length, num_segments
+            )
+
         # === Layers ===
-        self.token_embedding = ReversibleEmbedding(
-            input_dim=vocabulary_size,
-            output_dim=embedding_dim,
-            embeddings_initializer=convbert_kernel_initializer(),
-            dtype=dtype,
-            name="token_embedding",
-        )
-        self.position_embedding = PositionEmbedding(
-            sequence_length=max_sequence_length,
-            initializer=convbert_kernel_initializer(),
-            dtype=dtype,
-            name="position_embedding",
-        )
-        self.segment_embedding = keras.layers.Embedding(
-            input_dim=num_segments,
-            output_dim=embedding_dim,
-            embeddings_initializer=convbert_kernel_initializer(),
-            dtype=dtype,
-            name="segment_embedding",
-        )
+        if shared_embeddings is None:
+            self.token_embedding = ReversibleEmbedding(
+                input_dim=vocabulary_size,
+                output_dim=embedding_dim,
+                embeddings_initializer=convbert_kernel_initializer(),
+                dtype=dtype,
+                name="token_embedding",
+            )
+            self.position_embedding = PositionEmbedding(
+                sequence_length=max_sequence_length,
+                initializer=convbert_kernel_initializer(),
+                dtype=dtype,
+                name="position_embedding",
+            )
+            self.segment_embedding = keras.layers.Embedding(
+                input_dim=num_segments,
+                output_dim=embedding_dim,
+                embeddings_initializer=convbert_kernel_initializer(),
+                dtype=dtype,
+                name="segment_embedding",
+            )
+            self.embeddings_layer_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm"
+            )
+        else:
+            # ELECTRA's generator: the same tables and LayerNorm as the
+            # discriminator (same variables), its own projection and layers.
+            self.token_embedding = shared_embeddings.token_embedding
+            self.position_embedding = shared_embeddings.position_embedding
+            self.segment_embedding = shared_embeddings.segment_embedding
+            self.embeddings_layer_norm = shared_embeddings.embeddings_layer_norm
         self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
-        self.embeddings_layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm"
-        )
         self.embeddings_dropout = HashDropout(
             dropout, dtype=dtype, name="embeddings_dropout"
         )
@@ -205,6 +223,20 @@ class ConvBertBackbone(Backbone):
         self.num_segments = num_segments
         self.layer_norm_epsilon = layer_norm_epsilon
         self.mask_padding_in_conv = mask_padding_in_conv
+
+    @staticmethod
+    def _check_shareable(other, vocabulary_size, embedding_dim, max_sequence_length, num_segments):
+        mine = (vocabulary_size, embedding_dim, max_sequence_length, num_segments)
+        theirs = (
+            other.vocabulary_size, other.embedding_dim, other.max_sequence_length,
+            other.num_segments,
+        )
+        if mine != theirs:
+            raise ValueError(
+                "`shared_embeddings` must have the same vocabulary_size, "
+                "embedding_dim, max_sequence_length and num_segments; got "
+                f"{theirs} there and {mine} here."
+            )
 
     def get_config(self):
         config = super().get_config()

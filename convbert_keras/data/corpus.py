@@ -1,0 +1,152 @@
+"""Text corpora to packed, fixed-length pretraining sequences in tf.data."""
+
+import os
+
+
+def _read_blank_line_documents(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = []
+        for line in f:
+            if line.strip():
+                lines.append(line.strip())
+            elif lines:
+                yield " ".join(lines)
+                lines = []
+        if lines:
+            yield " ".join(lines)
+
+
+def text_file_documents(paths, blank_line_separated=False):
+    """A `tf.data.Dataset` of documents (strings) from UTF-8 text files.
+
+    One document per line, or, with `blank_line_separated`, documents of
+    consecutive lines separated by blank lines. Raises `ValueError` for a
+    missing file or an empty list.
+    """
+    import tensorflow as tf
+
+    paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    if not paths:
+        raise ValueError("No corpus files given.")
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise ValueError(f"Corpus file(s) not found: {', '.join(missing)}")
+    if not blank_line_separated:
+        return tf.data.TextLineDataset(paths)
+
+    def documents():
+        for path in paths:
+            yield from _read_blank_line_documents(path)
+
+    return tf.data.Dataset.from_generator(
+        documents, output_signature=tf.TensorSpec((), tf.string)
+    )
+
+
+def tfds_documents(name, split="train", text_key="text", data_dir=None):
+    """Documents from a TensorFlow Datasets text dataset (`text_key` field)."""
+    import tensorflow_datasets as tfds
+
+    dataset = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False)
+    if text_key not in dataset.element_spec:
+        raise ValueError(
+            f"TFDS dataset {name!r} has no field {text_key!r}; its fields are "
+            f"{sorted(dataset.element_spec)}. Pass the text field as `text_key`."
+        )
+    return dataset.map(lambda example: example[text_key])
+
+
+def pack_sentences(documents, tokenizer, sequence_length):
+    """Documents to `[CLS] sentences... [SEP]` token ids, unpadded.
+
+    Documents are split into sentences (after `.`, `!` or `?` and white
+    space) and tokenized; whole sentences are packed, in order, until the
+    next one would not fit in `sequence_length`; a sentence longer than a
+    sequence is cut. Sequences may run across documents.
+    """
+    import tensorflow as tf
+
+    room = sequence_length - 2
+    if room < 1:
+        raise ValueError(f"`sequence_length` must be at least 3. Received: {sequence_length}")
+
+    def sentences(document):
+        document = tf.strings.regex_replace(document, r"([.!?])\s+", "\\1\n")
+        return tf.strings.split(document, "\n")
+
+    def tokenize(batch):
+        ids = tokenizer(batch)[:, :room]
+        return ids.to_tensor(), ids.row_lengths()
+
+    tokens = (
+        documents.map(sentences).unbatch()
+        .filter(lambda s: tf.strings.length(tf.strings.strip(s)) > 0)
+        .batch(256).map(tokenize).unbatch()
+        .filter(lambda ids, length: length > 0)
+        .map(lambda ids, length: ids[:length])
+    )
+    # A sentinel longer than any sentence flushes the last sequence.
+    sentinel = tf.data.Dataset.from_tensors(tf.fill([room + 1], tf.constant(-1, tokens.element_spec.dtype)))
+
+    def pack(buffer, sentence):
+        flush = (tf.size(buffer) > 0) & (tf.size(buffer) + tf.size(sentence) > room)
+        buffer_after = tf.cond(flush, lambda: sentence, lambda: tf.concat([buffer, sentence], 0))
+        return buffer_after, (flush, buffer)
+
+    empty = tf.zeros([0], tokens.element_spec.dtype)
+    packed = (
+        tokens.concatenate(sentinel)
+        .scan(empty, pack)
+        .filter(lambda flush, ids: flush)
+        .map(lambda flush, ids: ids)
+    )
+    cls = tf.constant([tokenizer.cls_token_id], tokens.element_spec.dtype)
+    sep = tf.constant([tokenizer.sep_token_id], tokens.element_spec.dtype)
+    return packed.map(lambda ids: tf.concat([cls, ids, sep], 0))
+
+
+def pretraining_dataset(documents, tokenizer, sequence_length, batch_size, seed=0,
+                        shuffle_buffer=10000, num_shards=1, shard_index=0, repeat=True):
+    """Batches of packed sequences for `ConvBertPretrainer`.
+
+    `documents` is a `tf.data.Dataset` of strings (`text_file_documents`,
+    `tfds_documents`). This worker keeps every `num_shards`-th document
+    from `shard_index`, shuffles documents and sequences under `seed` (the
+    same order on every run), packs sentences (`pack_sentences`), pads to
+    `sequence_length` and batches with fixed shapes.
+
+    Returns: a dataset of `{"token_ids", "segment_ids", "padding_mask"}`,
+    each `(batch_size, sequence_length)` int32; endless with `repeat`.
+    """
+    import tensorflow as tf
+
+    if num_shards > 1:
+        documents = documents.shard(num_shards, shard_index)
+    documents = documents.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    sequences = pack_sentences(documents, tokenizer, sequence_length)
+    sequences = sequences.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
+    if repeat:
+        sequences = sequences.repeat()
+
+    def pad(ids):
+        ids = tf.cast(ids, "int32")
+        length = tf.size(ids)
+        padding = [[0, sequence_length - length]]
+        return {
+            "token_ids": tf.ensure_shape(
+                tf.pad(ids, padding, constant_values=tokenizer.pad_token_id), [sequence_length]
+            ),
+            "segment_ids": tf.zeros([sequence_length], "int32"),
+            "padding_mask": tf.ensure_shape(
+                tf.pad(tf.ones([length], "int32"), padding), [sequence_length]
+            ),
+        }
+
+    options = tf.data.Options()
+    options.deterministic = True
+    return (
+        sequences.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
+    )

@@ -1,0 +1,289 @@
+import math
+
+import keras
+from keras import ops
+from keras_hub.layers import MaskedLMHead
+
+from convbert_keras.layers.activations import gelu_exact
+from convbert_keras.layers.dropout import hash_uniform
+from convbert_keras.layers.dropout import int32_seed
+from convbert_keras.layers.initializers import convbert_kernel_initializer
+from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.heads import logits_dense
+
+# Arguments of a discriminator config that a generator takes over unchanged.
+_SHARED_ARGUMENTS = (
+    "vocabulary_size", "num_layers", "embedding_dim", "head_ratio", "conv_kernel_size",
+    "conv_type", "num_groups", "dropout", "max_sequence_length", "num_segments",
+    "layer_norm_epsilon", "mask_padding_in_conv",
+)
+
+
+def generator_config(discriminator_config, size=0.25):
+    """The generator for a discriminator config: the same depth and
+    embeddings, `size` times the width (the paper: 1/4 for small and
+    medium-small, 1/3 for base), heads and FFN scaled alike."""
+    config = {k: discriminator_config[k] for k in _SHARED_ARGUMENTS if k in discriminator_config}
+    hidden = discriminator_config["hidden_dim"]
+    head_ratio = discriminator_config.get("head_ratio", 2)
+    config["embedding_dim"] = discriminator_config.get("embedding_dim") or hidden
+    config["hidden_dim"] = max(1, int(round(hidden * size)))
+    config["num_heads"] = max(head_ratio, int(round(discriminator_config["num_heads"] * size)))
+    config["intermediate_dim"] = max(1, int(round(discriminator_config["intermediate_dim"] * size)))
+    return config
+
+
+def _scale_for_replicas(loss):
+    """Per-replica share of a mean loss: replicas' gradients are summed."""
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / replicas if replicas > 1 else loss
+
+
+@keras.saving.register_keras_serializable(package="convbert_keras")
+class ConvBertPretrainer(keras.Model):
+    """Replaced-token-detection pretraining (ELECTRA, as in the paper).
+
+    Each step masks `mask_rate` of the non-special tokens (at most
+    `max_predictions` per sequence; of those, `mask_token_rate` become
+    `[MASK]`, the rest stay), the generator predicts them (MLM head tied to
+    the shared word embeddings), replacements are sampled from its softmax
+    with Gumbel noise, and the discriminator labels every token "replaced
+    or not". Loss = MLM + `rtd_weight` x RTD. Random numbers come from a
+    counter hash, so the whole step compiles with XLA.
+
+    Args:
+        discriminator: a `ConvBertBackbone`, the model to keep.
+        generator: a `ConvBertBackbone` built with
+            `shared_embeddings=discriminator`, or `None` for
+            `generator_config(discriminator config, generator_size)`.
+        mask_token_id: int. Id of `[MASK]`.
+        special_token_ids: ids never masked (`[CLS]`, `[SEP]`, `[PAD]`, ...).
+        generator_size: float. Generator width over the discriminator's.
+        mask_rate, mask_token_rate: floats, as above.
+        max_predictions: int. Masked positions per sequence (default
+            `ceil(mask_rate * max_sequence_length)`).
+        rtd_weight: float. Weight of the discriminator loss.
+        seed: int. Seed of the masking and sampling.
+
+    Inputs: `{"token_ids", "segment_ids", "padding_mask"}` `(batch, length)`.
+    Outputs: a dict with the generator logits at the masked positions
+    `(batch, max_predictions, vocabulary_size)`, the discriminator logits
+    `(batch, length)` and the labels drawn for the step.
+
+    Example:
+    ```python
+    discriminator = ConvBertBackbone(**convbert_config("small"))
+    pretrainer = ConvBertPretrainer(discriminator, mask_token_id=103,
+                                    special_token_ids=[0, 101, 102])
+    pretrainer.compile(optimizer="adamw")
+    pretrainer.fit(packed_dataset, steps_per_epoch=1000)
+    discriminator.save_to_preset("pretrained")
+    ```
+    """
+
+    def __init__(self, discriminator, mask_token_id, special_token_ids, generator=None,
+                 generator_size=0.25, mask_rate=0.15, mask_token_rate=0.85,
+                 max_predictions=None, rtd_weight=50.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 < mask_rate < 1 or not 0 <= mask_token_rate <= 1:
+            raise ValueError(
+                f"`mask_rate` must be in (0, 1) and `mask_token_rate` in [0, 1]. "
+                f"Received: {mask_rate}, {mask_token_rate}"
+            )
+        if generator is None:
+            generator = ConvBertBackbone(
+                **generator_config(discriminator.get_config(), generator_size),
+                shared_embeddings=discriminator,
+                dtype=discriminator.dtype_policy,
+                name="generator",
+            )
+        elif generator.token_embedding is not discriminator.token_embedding:
+            raise ValueError(
+                "The generator must share the discriminator's embeddings: build it "
+                "with `ConvBertBackbone(..., shared_embeddings=discriminator)`."
+            )
+        self.discriminator = discriminator
+        self.generator = generator
+        policy = discriminator.dtype_policy
+        self.generator_head = MaskedLMHead(
+            vocabulary_size=discriminator.vocabulary_size,
+            token_embedding=discriminator.token_embedding,
+            intermediate_activation=gelu_exact,
+            layer_norm_epsilon=discriminator.layer_norm_epsilon,
+            kernel_initializer=convbert_kernel_initializer(),
+            dtype=policy,
+            name="generator_head",
+        )
+        # ELECTRA's discriminator head: Dense(hidden) + GELU, then one logit.
+        self.discriminator_dense = keras.layers.Dense(
+            discriminator.hidden_dim, activation=gelu_exact,
+            kernel_initializer=convbert_kernel_initializer(), dtype=policy,
+            name="discriminator_dense",
+        )
+        self.discriminator_logits = logits_dense(1, policy, name="discriminator_logits")
+        self.seed_generator = keras.random.SeedGenerator(seed, name="masking_seed")
+
+        self.mask_token_id = int(mask_token_id)
+        self.special_token_ids = sorted(int(i) for i in special_token_ids)
+        self.generator_size = generator_size
+        self.mask_rate = mask_rate
+        self.mask_token_rate = mask_token_rate
+        self.max_predictions = max_predictions or math.ceil(
+            mask_rate * discriminator.max_sequence_length
+        )
+        self.rtd_weight = rtd_weight
+        self.seed = seed
+
+        self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss")
+        self.rtd_loss_tracker = keras.metrics.Mean(name="rtd_loss")
+        self.generator_accuracy = keras.metrics.Mean(name="generator_accuracy")
+        self.discriminator_accuracy = keras.metrics.Mean(name="discriminator_accuracy")
+        self.replaced_precision = keras.metrics.Precision(name="replaced_precision")
+        self.replaced_recall = keras.metrics.Recall(name="replaced_recall")
+
+    def _seeds(self):
+        import tensorflow as tf
+
+        seed = int32_seed(self.seed_generator.next())
+        # Replicas see different data and must draw different masks.
+        replica = tf.distribute.get_replica_context()
+        if replica is not None:
+            seed = seed + tf.cast(replica.replica_id_in_sync_group, "int32") * 7919
+        return [seed + offset for offset in (0, 1, 2)]
+
+    def mask(self, token_ids, padding_mask, seeds):
+        """Positions `(batch, P)`, their weights (1 = really masked) and
+        the generator's input ids."""
+        import tensorflow as tf
+
+        shape = tf.shape(token_ids)
+        candidate = ops.cast(padding_mask, "bool")
+        for special in self.special_token_ids:
+            candidate = candidate & (token_ids != special)
+        count = ops.sum(ops.cast(candidate, "float32"), axis=1)
+        to_mask = ops.minimum(ops.cast(ops.round(count * self.mask_rate), "int32"), self.max_predictions)
+        to_mask = ops.maximum(to_mask, ops.cast(count > 0, "int32"))
+        scores = ops.where(candidate, hash_uniform(shape, seeds[0]), -1.0)
+        top, positions = tf.math.top_k(scores, k=self.max_predictions)
+        rank = ops.arange(self.max_predictions, dtype="int32")[None, :]
+        weights = ops.cast((rank < to_mask[:, None]) & (top >= 0), "int32")
+        original = ops.take_along_axis(token_ids, positions, axis=1)
+        use_mask = hash_uniform(tf.shape(positions), seeds[1]) < self.mask_token_rate
+        masked_values = ops.where(use_mask, self.mask_token_id, original)
+        masked_ids = self._scatter(token_ids, positions, weights, masked_values)
+        return positions, weights, original, masked_ids
+
+    @staticmethod
+    def _scatter(token_ids, positions, weights, values):
+        """`token_ids` with `values` written at the weighted `positions`."""
+        hit = ops.one_hot(positions, ops.shape(token_ids)[1], dtype="int32") * weights[..., None]
+        written = ops.sum(hit * values[..., None], axis=1)
+        return ops.where(ops.sum(hit, axis=1) > 0, written, token_ids)
+
+    def call(self, inputs, training=False):
+        import tensorflow as tf
+
+        token_ids = inputs["token_ids"]
+        padding_mask = inputs["padding_mask"]
+        seeds = self._seeds()
+        positions, weights, original, masked_ids = self.mask(token_ids, padding_mask, seeds)
+        generator_sequence = self.generator(
+            {**inputs, "token_ids": masked_ids}, training=training
+        )["sequence_output"]
+        generator_logits = ops.cast(
+            self.generator_head(generator_sequence, positions), "float32"
+        )
+        # Gumbel-max sampling from the generator's softmax; no gradient
+        # flows through the sample.
+        noise = -ops.log(-ops.log(hash_uniform(tf.shape(generator_logits), seeds[2])))
+        sampled = ops.cast(
+            ops.argmax(ops.stop_gradient(generator_logits) + noise, axis=-1), "int32"
+        )
+        corrupted = self._scatter(token_ids, positions, weights, sampled)
+        discriminator_sequence = self.discriminator(
+            {**inputs, "token_ids": corrupted}, training=training
+        )["sequence_output"]
+        discriminator_logits = self.discriminator_logits(
+            self.discriminator_dense(discriminator_sequence)
+        )[..., 0]
+        return {
+            "generator_logits": generator_logits,
+            "discriminator_logits": ops.cast(discriminator_logits, "float32"),
+            "mask_positions": positions,
+            "mask_weights": weights,
+            "original_ids": original,
+            "replaced": ops.cast(corrupted != token_ids, "int32"),
+            "padding_mask": ops.cast(padding_mask, "int32"),
+        }
+
+    def _pretraining_losses(self, outputs):
+        mask_weights = ops.cast(outputs["mask_weights"], "float32")
+        mlm = keras.losses.sparse_categorical_crossentropy(
+            outputs["original_ids"], outputs["generator_logits"], from_logits=True
+        )
+        mlm = ops.sum(mlm * mask_weights) / ops.maximum(ops.sum(mask_weights), 1.0)
+        real = ops.cast(outputs["padding_mask"], "float32")
+        rtd = keras.losses.binary_crossentropy(
+            ops.cast(outputs["replaced"], "float32")[..., None],
+            outputs["discriminator_logits"][..., None],
+            from_logits=True,
+        )
+        rtd = ops.sum(rtd * real) / ops.maximum(ops.sum(real), 1.0)
+        return mlm, rtd
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        mlm, rtd = self._pretraining_losses(y_pred)
+        return _scale_for_replicas(mlm + self.rtd_weight * rtd)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        mlm, rtd = self._pretraining_losses(y_pred)
+        self.mlm_loss_tracker.update_state(mlm)
+        self.rtd_loss_tracker.update_state(rtd)
+        mask_weights = ops.cast(y_pred["mask_weights"], "float32")
+        predicted = ops.cast(ops.argmax(y_pred["generator_logits"], axis=-1), "int32")
+        self.generator_accuracy.update_state(
+            ops.cast(predicted == y_pred["original_ids"], "float32"), sample_weight=mask_weights
+        )
+        real = ops.cast(y_pred["padding_mask"], "float32")
+        replaced = y_pred["replaced"]
+        guess = ops.cast(y_pred["discriminator_logits"] > 0, "int32")
+        self.discriminator_accuracy.update_state(
+            ops.cast(guess == replaced, "float32"), sample_weight=real
+        )
+        self.replaced_precision.update_state(replaced, guess, sample_weight=real)
+        self.replaced_recall.update_state(replaced, guess, sample_weight=real)
+        return self.get_metrics_result()
+
+    def compile(self, optimizer="adamw", *, jit_compile=True, **kwargs):
+        """Compiles the training step, with XLA by default (Keras' own
+        default turns XLA off on CPU and under tf.distribute)."""
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "generator_config": self.generator.get_config(),
+                "mask_token_id": self.mask_token_id,
+                "special_token_ids": self.special_token_ids,
+                "generator_size": self.generator_size,
+                "mask_rate": self.mask_rate,
+                "mask_token_rate": self.mask_token_rate,
+                "max_predictions": self.max_predictions,
+                "rtd_weight": self.rtd_weight,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        discriminator = keras.saving.deserialize_keras_object(config.pop("discriminator"))
+        generator = ConvBertBackbone(
+            **config.pop("generator_config"), shared_embeddings=discriminator
+        )
+        return cls(discriminator, generator=generator, **config)

@@ -1,0 +1,261 @@
+"""Replaced-token-detection pretraining runs: resumable and distributed."""
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+
+from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.pretrainer import ConvBertPretrainer
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+@keras.saving.register_keras_serializable(package="convbert_keras")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup from 0 to `peak` over `warmup_steps`, then linear
+    decay to 0 at `total_steps` (BERT/ELECTRA's schedule)."""
+
+    def __init__(self, peak, warmup_steps, total_steps):
+        self.peak = peak
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warmup = step / max(self.warmup_steps, 1)
+        decay = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
+        return self.peak * keras.ops.maximum(keras.ops.minimum(warmup, decay), 0.0)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def make_strategy(name="default", tpu=None):
+    """A `tf.distribute` strategy by name: `default` (one device),
+    `mirrored` (all local GPUs, or CPU devices), `multi_worker` (cluster
+    from the `TF_CONFIG` environment variable), `tpu` (`tpu`: the TPU name
+    or address; empty on a TPU VM). Create it before any other TF work."""
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "The multi_worker strategy reads the cluster from TF_CONFIG, which "
+                "is not set; see the README for a launch example."
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"Unknown strategy {name!r}; expected one of {STRATEGIES}.")
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def adamw(learning_rate, weight_decay=0.01):
+    """AdamW as in the paper: eps 1e-6, no decay on LayerNorm and biases,
+    gradients clipped to global norm 1.0."""
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=learning_rate, weight_decay=weight_decay, epsilon=1e-6,
+        global_clipnorm=1.0,
+    )
+    optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
+
+
+class _CheckpointEveryEpoch(keras.callbacks.Callback):
+    """Saves after every "epoch" (= `checkpoint_every` steps) and logs the
+    learning rate, so that TensorBoard shows it."""
+
+    def __init__(self, manager):
+        super().__init__()
+        self.manager = manager
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        step = int(optimizer.iterations.numpy())
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            logs["step"] = step
+        self.manager.save(checkpoint_number=step)
+
+
+def _run_config(backbone_kwargs, sequence_length, vocabulary_size):
+    return {
+        "backbone": backbone_kwargs,
+        "sequence_length": sequence_length,
+        "vocabulary_size": vocabulary_size,
+    }
+
+
+def _check_run_config(output_dir, config):
+    path = os.path.join(output_dir, "run_config.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        if saved != json.loads(json.dumps(config)):
+            raise ValueError(
+                f"{output_dir} holds checkpoints of a different configuration "
+                f"({saved}) than this run ({config}). Use a new --output folder, "
+                "or the same settings to resume."
+            )
+    return path
+
+
+def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
+             batch_size=32, sequence_length=128, learning_rate=5e-4, warmup_steps=None,
+             checkpoint_every=100, generator_size=0.25, mixed_precision=None,
+             strategy=None, seed=0, verbose=1):
+    """Pretrains a ConvBERT discriminator with replaced-token detection.
+
+    Args:
+        documents_fn: a function returning a fresh `tf.data.Dataset` of
+            documents (strings), e.g. `lambda: text_file_documents(paths)`.
+        tokenizer: a `ConvBertTokenizer` whose vocabulary the model embeds.
+        backbone_kwargs: `ConvBertBackbone` arguments of the discriminator.
+        output_dir: run folder: `checkpoints/` (resumed from when present),
+            `logs/` (TensorBoard), `run_config.json`, and at the end
+            `preset/`, the discriminator and tokenizer as a keras-hub preset.
+        total_steps: int. Training steps (rounded up to whole
+            `checkpoint_every` intervals).
+        batch_size: int. Global batch size (split over replicas).
+        sequence_length: int. Packed sequence length.
+        learning_rate: float. Peak learning rate.
+        warmup_steps: int. Linear warmup (default 10% of `total_steps`).
+        checkpoint_every: int. Steps between checkpoints (and log lines).
+        generator_size: float. Generator width over the discriminator's.
+        mixed_precision: `None`, `"mixed_float16"` or `"mixed_bfloat16"`.
+        strategy: a `tf.distribute` strategy (`make_strategy`).
+        seed: int. Seeds the initial weights, data order and masking.
+
+    Returns: a dict with the final metrics, the steps run and steps/s.
+    """
+    import tensorflow as tf
+
+    strategy = strategy or tf.distribute.get_strategy()
+    backbone_kwargs = dict(backbone_kwargs, max_sequence_length=max(
+        backbone_kwargs.get("max_sequence_length", sequence_length), sequence_length
+    ))
+    if tokenizer.vocabulary_size() != backbone_kwargs["vocabulary_size"]:
+        raise ValueError(
+            f"The tokenizer has {tokenizer.vocabulary_size()} word pieces but the "
+            f"model embeds {backbone_kwargs['vocabulary_size']}; build the model "
+            "with the vocabulary's size (or pass the vocabulary it was made for)."
+        )
+    if total_steps < 1 or checkpoint_every < 1:
+        raise ValueError("`total_steps` and `checkpoint_every` must be positive.")
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(
+            f"`batch_size` {batch_size} must divide evenly over {replicas} replicas."
+        )
+    chief = _is_chief(strategy)
+    os.makedirs(output_dir, exist_ok=True)
+    config_path = _check_run_config(
+        output_dir, _run_config(backbone_kwargs, sequence_length, tokenizer.vocabulary_size())
+    )
+
+    def dataset_fn(input_context):
+        from convbert_keras.data.corpus import pretraining_dataset
+
+        return pretraining_dataset(
+            documents_fn(), tokenizer, sequence_length,
+            input_context.get_per_replica_batch_size(batch_size), seed=seed,
+            num_shards=input_context.num_input_pipelines,
+            shard_index=input_context.input_pipeline_id,
+        )
+
+    # Fail before building anything when there is nothing to train on.
+    probe = dataset_fn(tf.distribute.InputContext())
+    if not any(True for _ in probe.take(1)):
+        raise ValueError(
+            "The corpus gives no training sequence: it is empty, or no text is "
+            "left after splitting sentences and tokenizing."
+        )
+
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy(mixed_precision)
+    keras.utils.set_random_seed(seed)
+    epochs = math.ceil(total_steps / checkpoint_every)
+    total_steps = epochs * checkpoint_every
+    with strategy.scope():
+        discriminator = ConvBertBackbone(**backbone_kwargs)
+        pretrainer = ConvBertPretrainer(
+            discriminator, mask_token_id=tokenizer.mask_token_id,
+            special_token_ids=[tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id],
+            generator_size=generator_size, seed=seed,
+        )
+        schedule = WarmupLinearDecay(
+            learning_rate, total_steps // 10 if warmup_steps is None else warmup_steps, total_steps
+        )
+        optimizer = adamw(schedule)
+        # XLA compiles one replica's step; Keras cannot jit-compile the
+        # cross-replica step of a multi-device strategy.
+        pretrainer.compile(optimizer=optimizer, jit_compile=replicas == 1)
+        pretrainer(next(iter(probe)))
+        optimizer.build(pretrainer.trainable_variables)
+
+    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
+    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    # Workers other than the chief write to a scratch folder (all of them
+    # must take part in saving distributed variables).
+    write_dir = checkpoint_dir if chief else tempfile.mkdtemp(prefix="convbert_worker_")
+    manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=3)
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    if chief:
+        with open(config_path, "w", encoding="utf-8") as f:
+            json.dump(_run_config(backbone_kwargs, sequence_length, tokenizer.vocabulary_size()), f, indent=2)
+    step = int(optimizer.iterations.numpy())
+    if latest and verbose:
+        print(f"Resuming from {latest} at step {step}.")
+
+    # The data continues where the checkpoint left it: same order, the
+    # batches already trained on skipped.
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: dataset_fn(context).skip(step)
+    )
+    callbacks = [_CheckpointEveryEpoch(manager)]
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+    start = time.time()
+    history = pretrainer.fit(
+        dataset, epochs=epochs, initial_epoch=step // checkpoint_every,
+        steps_per_epoch=checkpoint_every, callbacks=callbacks, verbose=verbose,
+    )
+    elapsed = time.time() - start
+    steps_run = total_steps - step
+    if chief:
+        preset = os.path.join(output_dir, "preset")
+        discriminator.save_to_preset(preset)
+        tokenizer.save_to_preset(preset)
+    else:
+        shutil.rmtree(write_dir, ignore_errors=True)
+    final = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
+    return {
+        "metrics": final,
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "steps": int(optimizer.iterations.numpy()),
+        "steps_run": steps_run,
+        "steps_per_second": steps_run / elapsed if steps_run else 0.0,
+    }

@@ -1,0 +1,108 @@
+"""Pretrains a ConvBERT with replaced-token detection (ELECTRA-style).
+
+    .venv/bin/python scripts/pretrain.py --wikipedia-sample --size small --steps 1000 \\
+        --output runs/small
+
+Run the same command again after a crash or a kill: it resumes from the last
+checkpoint in --output at the same step and learning rate. The discriminator
+ends up in <output>/preset, loadable by every task's from_preset.
+
+Several machines: set TF_CONFIG on each (see README) and pass
+--strategy multi_worker; on one machine with several GPUs, --strategy mirrored.
+"""
+
+import argparse
+import json
+import sys
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = parser.add_argument_group("corpus (one of)")
+    data.add_argument("--corpus", nargs="+", help="UTF-8 text files, one document per line")
+    data.add_argument("--blank-line-separated", action="store_true",
+                      help="documents are separated by blank lines instead")
+    data.add_argument("--tfds", help="a TensorFlow Datasets text dataset, e.g. wikipedia/20230601.en")
+    data.add_argument("--tfds-split", default="train")
+    data.add_argument("--text-key", default="text", help="the TFDS field holding the text")
+    data.add_argument("--wikipedia-sample", action="store_true",
+                      help="the ~100 English Wikipedia articles packaged with gensim (fetched from PyPI)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--size", choices=["small", "medium-small", "base"], default="small")
+    model.add_argument("--config", help="JSON file of ConvBertBackbone arguments (instead of --size)")
+    model.add_argument("--vocabulary", help="vocab.txt (default: the BERT uncased vocabulary)")
+    model.add_argument("--generator-size", type=float, default=0.25)
+    run = parser.add_argument_group("training")
+    run.add_argument("--output", required=True, help="run folder (checkpoints, logs, preset)")
+    run.add_argument("--steps", type=int, default=1000)
+    run.add_argument("--batch-size", type=int, default=32)
+    run.add_argument("--sequence-length", type=int, default=128)
+    run.add_argument("--learning-rate", type=float, default=5e-4)
+    run.add_argument("--warmup-steps", type=int, help="default: 10%% of --steps")
+    run.add_argument("--checkpoint-every", type=int, default=100)
+    run.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
+    run.add_argument("--strategy", choices=["default", "mirrored", "multi_worker", "tpu"], default="default")
+    run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
+    run.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    sources = [bool(args.corpus), bool(args.tfds), args.wikipedia_sample]
+    if sum(sources) != 1:
+        parser.error("pass exactly one of --corpus, --tfds or --wikipedia-sample")
+
+    # The strategy first: multi-worker set-up must precede other TF work.
+    from convbert_keras.pretraining import make_strategy
+
+    try:
+        strategy = make_strategy(args.strategy, args.tpu)
+        run(args, strategy)
+    except (ValueError, OSError) as error:
+        parser.exit(2, f"error: {error}\n")
+
+
+def run(args, strategy):
+    from convbert_keras.data import corpus
+    from convbert_keras.data import fetch
+    from convbert_keras.data import load_wikipedia_sample
+    from convbert_keras.models.presets import convbert_config
+    from convbert_keras.models.tokenizer import ConvBertTokenizer
+    from convbert_keras.pretraining import pretrain
+
+    tokenizer = ConvBertTokenizer(vocabulary=args.vocabulary or fetch("bert_uncased_vocab"))
+    if args.config:
+        with open(args.config, encoding="utf-8") as f:
+            backbone_kwargs = json.load(f)
+    else:
+        backbone_kwargs = convbert_config(args.size)
+    if args.corpus:
+        def documents():
+            return corpus.text_file_documents(args.corpus, args.blank_line_separated)
+        documents()  # names a missing file now, not inside tf.data
+    elif args.tfds:
+        def documents():
+            return corpus.tfds_documents(args.tfds, args.tfds_split, args.text_key)
+    else:
+        import tensorflow as tf
+
+        texts = [" ".join(paragraphs) for _, paragraphs in load_wikipedia_sample()]
+
+        def documents():
+            return tf.data.Dataset.from_tensor_slices(texts)
+
+    result = pretrain(
+        documents, tokenizer, backbone_kwargs, args.output, args.steps,
+        batch_size=args.batch_size, sequence_length=args.sequence_length,
+        learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
+        checkpoint_every=args.checkpoint_every, generator_size=args.generator_size,
+        mixed_precision=args.mixed_precision, strategy=strategy, seed=args.seed,
+    )
+    print(json.dumps({k: result[k] for k in ("metrics", "steps", "steps_per_second")}, indent=2))
+    print(f"discriminator preset: {args.output}/preset", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Replaced-token-detection pretraining: masking, the corpus pipeline, runs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import FIXTURES
+from convbert_keras import ConvBertBackbone
+from convbert_keras import ConvBertTokenizer
+from convbert_keras.data.corpus import pack_sentences
+from convbert_keras.data.corpus import pretraining_dataset
+from convbert_keras.data.corpus import text_file_documents
+from convbert_keras.models.pretrainer import ConvBertPretrainer
+from convbert_keras.models.pretrainer import generator_config
+from convbert_keras.pretraining import WarmupLinearDecay
+from convbert_keras.pretraining import pretrain
+
+VOCAB = os.path.join(FIXTURES, "tiny", "vocab.txt")
+# Fixture ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4, words from 5.
+TINY = dict(
+    vocabulary_size=64, num_layers=2, num_heads=4, hidden_dim=32, embedding_dim=16,
+    intermediate_dim=64, max_sequence_length=32,
+)
+SENTENCES = [
+    "the movie was good.", "the plot was bad!", "a great film and a funny story.",
+    "the actor was boring?", "hello world.", "it was a good movie and a bad plot.",
+]
+
+
+def tokenizer():
+    return ConvBertTokenizer(vocabulary=VOCAB)
+
+
+def pretrainer(**kwargs):
+    return ConvBertPretrainer(
+        ConvBertBackbone(**TINY), mask_token_id=4, special_token_ids=[0, 2, 3], seed=1, **kwargs
+    )
+
+
+def batch(rows=64, length=32, real=24):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 64, (rows, length)).astype("int32")
+    ids[:, 0], ids[:, real - 1], ids[:, real:] = 2, 3, 0
+    mask = np.zeros_like(ids)
+    mask[:, :real] = 1
+    return {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": mask}
+
+
+def test_generator_is_a_quarter_width_and_shares_the_embeddings():
+    model = pretrainer()
+    assert model.generator.hidden_dim == 8 and model.generator.num_layers == 2
+    assert model.generator.token_embedding is model.discriminator.token_embedding
+    assert generator_config(dict(TINY, num_heads=12, hidden_dim=768, intermediate_dim=3072), 1 / 3)[
+        "hidden_dim"
+    ] == 256
+    # Shared variables are trained once, not twice.
+    variables = [id(v) for v in model.trainable_variables]
+    assert len(variables) == len(set(variables))
+    assert len(variables) == 2 * 53 - 5  # 5 embedding variables shared
+
+
+def test_masking_follows_the_recipe():
+    model = pretrainer(mask_token_rate=0.85)
+    x = batch()
+    seeds = [tf.constant([7, 11]), tf.constant([8, 12]), tf.constant([9, 13])]
+    positions, weights, original, masked = (
+        np.asarray(t) for t in model.mask(x["token_ids"], x["padding_mask"], seeds)
+    )
+    # 22 maskable tokens per row (24 real minus [CLS] and [SEP]): round(0.15 * 22) = 3.
+    np.testing.assert_array_equal(weights.sum(axis=1), 3)
+    chosen = np.take_along_axis(positions, np.argsort(-weights, axis=1), axis=1)[:, :3]
+    assert chosen.min() >= 1 and chosen.max() <= 22  # never [CLS], [SEP] or padding
+    np.testing.assert_array_equal(np.take_along_axis(x["token_ids"], positions, 1), original)
+    changed = masked != x["token_ids"]
+    assert changed.sum() <= weights.sum()
+    assert set(np.unique(masked[changed])) == {4}
+    # About 85% of the masked positions show [MASK], the rest keep their token.
+    assert 0.75 < changed.sum() / weights.sum() < 0.95
+
+
+def test_outputs_label_exactly_the_replaced_tokens():
+    model = pretrainer()
+    x = batch()
+    out = {k: np.asarray(v) for k, v in model(x).items()}
+    assert out["generator_logits"].shape == (64, model.max_predictions, 64)
+    replaced = out["replaced"].astype(bool)
+    assert not replaced[x["padding_mask"] == 0].any()
+    per_row_masked = out["mask_weights"].sum(axis=1)
+    assert (replaced.sum(axis=1) <= per_row_masked).all() and replaced.any()
+
+
+def test_pretraining_step_compiles_with_xla_and_losses_fall():
+    model = pretrainer()
+    model.compile(optimizer=keras.optimizers.AdamW(2e-3))
+    assert model.jit_compile is True
+    x = batch()
+    history = model.fit(x, batch_size=16, epochs=6, verbose=0).history
+    assert history["mlm_loss"][-1] < history["mlm_loss"][0]
+    assert history["rtd_loss"][-1] < history["rtd_loss"][0]
+    assert set(history) >= {
+        "generator_accuracy", "discriminator_accuracy", "replaced_precision", "replaced_recall",
+    }
+
+
+def test_pretrainer_config_round_trip():
+    model = pretrainer(max_predictions=6)
+    clone = ConvBertPretrainer.from_config(model.get_config())
+    assert clone.max_predictions == 6 and clone.generator.hidden_dim == 8
+    assert clone.generator.token_embedding is clone.discriminator.token_embedding
+
+
+def test_warmup_then_linear_decay():
+    schedule = WarmupLinearDecay(1e-3, warmup_steps=10, total_steps=110)
+    values = [float(schedule(s)) for s in (0, 5, 10, 60, 110, 200)]
+    np.testing.assert_allclose(values, [0, 5e-4, 1e-3, 5e-4, 0, 0], atol=1e-9)
+
+
+def test_sentences_are_packed_in_order_up_to_the_length():
+    docs = tf.data.Dataset.from_tensor_slices(["the movie was good. the plot was bad!", "hello world."])
+    packed = [t.numpy().tolist() for t in pack_sentences(docs, tokenizer(), 10)]
+    # "the movie was good ." (5) fits; "+ the plot was bad !" would need 10 > 8.
+    assert packed == [[2, 5, 16, 9, 18, 33, 3], [2, 5, 21, 9, 19, 35, 28, 29, 33, 3]]
+
+
+def test_pretraining_dataset_is_deterministic_and_sharded(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES * 5), encoding="utf-8")
+
+    def first_batches(**kwargs):
+        ds = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 4, seed=3, **kwargs)
+        return [b["token_ids"].numpy() for b in ds.take(3)]
+
+    a, b = first_batches(), first_batches()
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert a[0].shape == (4, 16) and (a[0][:, 0] == 2).all()
+    shard0 = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 1, num_shards=2,
+                                 shard_index=0, repeat=False)
+    shard1 = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 1, num_shards=2,
+                                 shard_index=1, repeat=False)
+    whole = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 1, repeat=False)
+    # Every word piece goes to exactly one shard ([CLS]/[SEP] counts differ).
+    count = lambda ds: sum(int((b["token_ids"].numpy() > 4).sum()) for b in ds)  # noqa: E731
+    assert count(shard0) + count(shard1) == count(whole)
+
+
+def test_blank_line_separated_documents(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("first line\nsame document\n\n\nsecond document\n", encoding="utf-8")
+    docs = [d.numpy().decode() for d in text_file_documents([corpus], blank_line_separated=True)]
+    assert docs == ["first line same document", "second document"]
+
+
+def run_pretrain(tmp_path, corpus_text, **kwargs):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(corpus_text, encoding="utf-8")
+    settings = dict(batch_size=4, sequence_length=16, total_steps=4, checkpoint_every=2, verbose=0)
+    settings.update(kwargs)
+    backbone = settings.pop("backbone", TINY)
+    return pretrain(
+        lambda: text_file_documents([corpus]), tokenizer(), backbone,
+        str(tmp_path / "run"), **settings,
+    )
+
+
+def test_pretrain_writes_a_preset_that_tasks_load(tmp_path):
+    from convbert_keras import ConvBertTextClassifier
+    from convbert_keras import ConvBertTextClassifierPreprocessor
+
+    result = run_pretrain(tmp_path, "\n".join(SENTENCES * 10))
+    assert result["steps"] == 4
+    preset = tmp_path / "run" / "preset"
+    preprocessor = ConvBertTextClassifierPreprocessor.from_preset(str(preset), sequence_length=16)
+    classifier = ConvBertTextClassifier.from_preset(
+        str(preset), num_classes=2, preprocessor=preprocessor
+    )
+    assert classifier.predict(["the movie was good"], verbose=0).shape == (1, 2)
+    assert sorted(os.listdir(tmp_path / "run" / "logs"))
+
+
+def test_pretrain_bad_input_fails_early(tmp_path):
+    with pytest.raises(ValueError, match="gives no training sequence"):
+        run_pretrain(tmp_path, "\n \n\n")
+    with pytest.raises(ValueError, match="tokenizer has 64 word pieces but the model embeds 100"):
+        run_pretrain(tmp_path, "\n".join(SENTENCES), backbone=dict(TINY, vocabulary_size=100))
+    run_pretrain(tmp_path, "\n".join(SENTENCES * 10))
+    with pytest.raises(ValueError, match="holds checkpoints of a different configuration"):
+        run_pretrain(tmp_path, "\n".join(SENTENCES * 10), backbone=dict(TINY, num_layers=3))
+    with pytest.raises(ValueError, match="Corpus file"):
+        text_file_documents([tmp_path / "missing.txt"])
