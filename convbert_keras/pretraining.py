@@ -147,7 +147,8 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         strategy: a `tf.distribute` strategy (`make_strategy`).
         seed: int. Seeds the initial weights, data order and masking.
 
-    Returns: a dict with the final metrics, the steps run and steps/s.
+    Returns: a dict: `discriminator` (the trained backbone), `metrics` (of
+    the last interval), `history`, `steps`, `steps_run`, `steps_per_second`.
     """
     import tensorflow as tf
 
@@ -214,7 +215,15 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         pretrainer(next(iter(probe)))
         optimizer.build(pretrainer.trainable_variables)
 
-    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
+    # Keras' seed generator states (masking, sampling, dropout) are not
+    # tracked by tf.train.Checkpoint; saving them makes a resumed run draw
+    # the random numbers the uninterrupted run would have drawn.
+    random_state = {
+        str(i): v.value for i, v in enumerate(
+            v for v in pretrainer.variables if v.path.endswith("seed_generator_state")
+        )
+    }
+    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer, random_state=random_state)
     checkpoint_dir = os.path.join(output_dir, "checkpoints")
     # Workers other than the chief write to a scratch folder (all of them
     # must take part in saving distributed variables).
@@ -253,6 +262,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         shutil.rmtree(write_dir, ignore_errors=True)
     final = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
     return {
+        "discriminator": discriminator,
         "metrics": final,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
         "steps": int(optimizer.iterations.numpy()),

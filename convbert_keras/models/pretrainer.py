@@ -254,7 +254,23 @@ class ConvBertPretrainer(keras.Model):
         )
         self.replaced_precision.update_state(replaced, guess, sample_weight=real)
         self.replaced_recall.update_state(replaced, guess, sample_weight=real)
-        return self.get_metrics_result()
+        results = self.get_metrics_result()
+        import tensorflow as tf
+
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras (3.15) averages multi-worker logs over axis 0, which a
+            # scalar lacks.
+            results = {k: ops.reshape(v, (1,)) for k, v in results.items()}
+        return results
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.15) builds a model under a strategy by MEAN-reducing its
+        # first batch, which fails for MultiWorkerMirroredStrategy batches
+        # (one PerReplica holding the whole dict). A pretrainer built and
+        # with a built optimizer (as `pretrain()` leaves it) needs no build.
+        if self.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def compile(self, optimizer="adamw", *, jit_compile=True, **kwargs):
         """Compiles the training step, with XLA by default (Keras' own
