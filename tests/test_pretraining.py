@@ -180,6 +180,11 @@ def test_pretrain_writes_a_preset_that_tasks_load(tmp_path):
     classifier = ConvBertTextClassifier.from_preset(
         str(preset), num_classes=2, preprocessor=preprocessor
     )
+    history = classifier.fit(
+        x=["the movie was good", "the plot was bad"], y=np.array([1, 0]), batch_size=2,
+        epochs=2, verbose=0,
+    ).history
+    assert np.isfinite(history["loss"]).all()
     assert classifier.predict(["the movie was good"], verbose=0).shape == (1, 2)
     assert sorted(os.listdir(tmp_path / "run" / "logs"))
 
@@ -194,3 +199,15 @@ def test_pretrain_bad_input_fails_early(tmp_path):
         run_pretrain(tmp_path, "\n".join(SENTENCES * 10), backbone=dict(TINY, num_layers=3))
     with pytest.raises(ValueError, match="Corpus file"):
         text_file_documents([tmp_path / "missing.txt"])
+
+
+def test_tfds_documents_under_mock_data():
+    import tensorflow_datasets as tfds
+
+    from convbert_keras.data.corpus import tfds_documents
+
+    with tfds.testing.mock_data(num_examples=3):
+        documents = list(tfds_documents("imdb_reviews", split="train"))
+        assert len(documents) == 3 and all(d.dtype == tf.string for d in documents)
+        with pytest.raises(ValueError, match="has no field 'body'; its fields are"):
+            tfds_documents("imdb_reviews", split="train", text_key="body")
