@@ -11,28 +11,10 @@ import keras
 
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.pretrainer import ConvBertPretrainer
+from convbert_keras.optimizers import WarmupLinearDecay
+from convbert_keras.optimizers import adamw
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-
-
-@keras.saving.register_keras_serializable(package="convbert_keras")
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup from 0 to `peak` over `warmup_steps`, then linear
-    decay to 0 at `total_steps` (BERT/ELECTRA's schedule)."""
-
-    def __init__(self, peak, warmup_steps, total_steps):
-        self.peak = peak
-        self.warmup_steps = warmup_steps
-        self.total_steps = total_steps
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warmup = step / max(self.warmup_steps, 1)
-        decay = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
-        return self.peak * keras.ops.maximum(keras.ops.minimum(warmup, decay), 0.0)
-
-    def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
 
 
 def make_strategy(name="default", tpu=None):
@@ -69,17 +51,6 @@ def _is_chief(strategy):
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
-def adamw(learning_rate, weight_decay=0.01):
-    """AdamW as in the paper: eps 1e-6, no decay on LayerNorm and biases,
-    gradients clipped to global norm 1.0."""
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=learning_rate, weight_decay=weight_decay, epsilon=1e-6,
-        global_clipnorm=1.0,
-    )
-    optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-    return optimizer
 
 
 class _CheckpointEveryEpoch(keras.callbacks.Callback):

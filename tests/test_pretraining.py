@@ -18,7 +18,7 @@ from convbert_keras.data.corpus import pretraining_dataset
 from convbert_keras.data.corpus import text_file_documents
 from convbert_keras.models.pretrainer import ConvBertPretrainer
 from convbert_keras.models.pretrainer import generator_config
-from convbert_keras.pretraining import WarmupLinearDecay
+from convbert_keras.optimizers import WarmupLinearDecay
 from convbert_keras.pretraining import pretrain
 
 VOCAB = os.path.join(FIXTURES, "tiny", "vocab.txt")

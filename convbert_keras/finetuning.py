@@ -1,0 +1,345 @@
+"""Fine-tuning and evaluation runs: GLUE, SQuAD, NER and local files."""
+
+import collections
+import json
+import math
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from convbert_keras import metrics as official
+from convbert_keras.optimizers import WarmupLinearDecay
+from convbert_keras.optimizers import adamw
+
+# kind: "classification" (num_classes 1 = regression), "token_classification"
+# or "question_answering". train: (x, y) in memory or a tf.data.Dataset of
+# unbatched (x, y). validation: {name: (x, y)} (y: labels, tag lists, or for
+# QA the gold answer lists). metrics: names; the first picks the best epoch.
+FinetuneData = collections.namedtuple(
+    "FinetuneData", "kind train validation num_classes metrics label_names allow_no_answer",
+    defaults=(None, False),
+)
+
+TASK_NAMES = ("rotten_tomatoes", "wnut16", "squad_v1", "squad_v2")
+
+
+def _take(dataset, limit):
+    return dataset if limit is None else dataset.take(limit)
+
+
+def glue_data(name, data_dir=None, max_train_examples=None, max_eval_examples=None):
+    """A GLUE task from TFDS as `FinetuneData`."""
+    from convbert_keras.data.glue import glue_task
+    from convbert_keras.data.glue import load_glue
+
+    task = glue_task(name)
+    validation = {
+        split: _take(load_glue(name, split, data_dir), max_eval_examples)
+        for split in task.validation_splits
+    }
+    return FinetuneData(
+        "classification", _take(load_glue(name, "train", data_dir), max_train_examples),
+        validation, task.num_classes, task.metrics,
+    )
+
+
+def squad_data(version, data_dir=None, max_train_examples=None, max_eval_examples=None):
+    """SQuAD v1.1 (`squad_v1`) or v2.0 (`squad_v2`) from TFDS."""
+    from convbert_keras.data.glue import load_squad
+
+    train, _ = load_squad(version, "train", data_dir)
+    validation, gold = load_squad(version, "validation", data_dir)
+    if max_eval_examples is not None:
+        validation, gold = validation.take(max_eval_examples), gold[:max_eval_examples]
+    questions = [(q.decode("utf-8"), c.decode("utf-8")) for (q, c), _ in validation.as_numpy_iterator()]
+    return FinetuneData(
+        "question_answering", _take(train, max_train_examples),
+        {"validation": ([q for q, _ in questions], [c for _, c in questions], gold)},
+        None, ("f1", "exact"), allow_no_answer=version == "squad_v2",
+    )
+
+
+def table_data(train, validation, text_columns, label_column, labels=None, file_format=None):
+    """The user's CSV/TSV/JSONL files; `labels=None` means regression."""
+    from convbert_keras.data.tables import read_labelled_file
+
+    x, y = read_labelled_file(train, text_columns, label_column, labels, file_format)
+    vx, vy = read_labelled_file(validation, text_columns, label_column, labels, file_format)
+    regression = labels is None
+    return FinetuneData(
+        "classification", (x, np.array(y, "float32" if regression else "int32")),
+        {"validation": (vx, np.array(vy, "float32" if regression else "int32"))},
+        1 if regression else len(labels),
+        ("pearson", "spearman") if regression else ("accuracy", "f1") if len(labels) == 2
+        else ("accuracy",),
+        None if regression else [str(label) for label in labels],
+    )
+
+
+def conll_data(train_sentences, validation_sentences, tags=None):
+    """Word-tagged sentences (`read_conll`) for a token classifier."""
+    from convbert_keras.data.conll import tag_vocabulary
+
+    tags = tags or tag_vocabulary(train_sentences + validation_sentences)
+    ids = {tag: i for i, tag in enumerate(tags)}
+    for words, sentence_tags in train_sentences:
+        unknown = [t for t in sentence_tags if t not in ids]
+        if unknown:
+            raise ValueError(f"Tag {unknown[0]!r} is not one of the declared tags {tags}.")
+    return FinetuneData(
+        "token_classification",
+        ([w for w, _ in train_sentences], [[ids[t] for t in s] for _, s in train_sentences]),
+        {"validation": ([w for w, _ in validation_sentences], [s for _, s in validation_sentences])},
+        len(tags), ("f1", "precision", "recall"), tags,
+    )
+
+
+def named_data(name, data_dir=None, max_train_examples=None, max_eval_examples=None):
+    """Data by name: a GLUE task, `squad_v1`/`squad_v2`, or the built-in
+    real data `rotten_tomatoes` and `wnut16`."""
+    from convbert_keras.data.glue import GLUE_TASKS
+
+    limits = dict(max_train_examples=max_train_examples, max_eval_examples=max_eval_examples)
+    if name in GLUE_TASKS:
+        return glue_data(name, data_dir, **limits)
+    if name in ("squad_v1", "squad_v2"):
+        return squad_data(name, data_dir, **limits)
+    if name == "rotten_tomatoes":
+        from convbert_keras.data import load_rotten_tomatoes
+
+        (x, y), (vx, vy) = load_rotten_tomatoes()
+        x, y = x[:max_train_examples], y[:max_train_examples]
+        vx, vy = vx[:max_eval_examples], vy[:max_eval_examples]
+        return FinetuneData(
+            "classification", (x, np.array(y, "int32")), {"validation": (vx, np.array(vy, "int32"))},
+            2, ("accuracy", "f1"), ["rotten", "fresh"],
+        )
+    if name == "wnut16":
+        from convbert_keras.data import load_wnut16
+
+        train, validation, tags = load_wnut16()
+        return conll_data(train[:max_train_examples], validation[:max_eval_examples], tags)
+    raise ValueError(
+        f"Unknown task {name!r}; expected a GLUE task ({', '.join(sorted(GLUE_TASKS))}) "
+        f"or one of {', '.join(TASK_NAMES)}, or local files."
+    )
+
+
+def _build_task(data, preset, backbone, tokenizer, sequence_length):
+    from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
+    from convbert_keras.models.question_answerer_preprocessor import (
+        ConvBertQuestionAnswererPreprocessor,
+    )
+    from convbert_keras.models.text_classifier import ConvBertTextClassifier
+    from convbert_keras.models.text_classifier_preprocessor import (
+        ConvBertTextClassifierPreprocessor,
+    )
+    from convbert_keras.models.token_classifier import ConvBertTokenClassifier
+    from convbert_keras.models.token_classifier_preprocessor import (
+        ConvBertTokenClassifierPreprocessor,
+    )
+
+    task_cls, preprocessor_cls, kwargs = {
+        "classification": (ConvBertTextClassifier, ConvBertTextClassifierPreprocessor,
+                           {"num_classes": data.num_classes}),
+        "token_classification": (ConvBertTokenClassifier, ConvBertTokenClassifierPreprocessor,
+                                 {"num_classes": data.num_classes}),
+        "question_answering": (ConvBertQuestionAnswerer, ConvBertQuestionAnswererPreprocessor, {}),
+    }[data.kind]
+    preprocessor_kwargs = {"sequence_length": sequence_length}
+    if data.kind == "question_answering":
+        preprocessor_kwargs.update(
+            doc_stride=max(1, sequence_length // 3), max_query_length=min(64, sequence_length // 4)
+        )
+    if preset is not None:
+        preprocessor = preprocessor_cls.from_preset(preset, **preprocessor_kwargs)
+        return task_cls.from_preset(preset, preprocessor=preprocessor, **kwargs)
+    preprocessor = preprocessor_cls(tokenizer, **preprocessor_kwargs)
+    return task_cls(backbone, preprocessor=preprocessor, **kwargs)
+
+
+def _count(train):
+    import tensorflow as tf
+
+    if isinstance(train, tf.data.Dataset):
+        count = int(train.cardinality())
+        if count < 0:
+            count = sum(1 for _ in train)
+        return count
+    x = train[0]
+    return len(x[0]) if isinstance(x, tuple) else len(x)
+
+
+def evaluate_task(model, data, batch_size=64):
+    """Official metrics of `model` on each of `data.validation`'s sets."""
+    import tensorflow as tf
+
+    results = {}
+    for name, examples in data.validation.items():
+        if data.kind == "question_answering":
+            questions, contexts, gold = examples
+            answers = model.answer(
+                questions, contexts, allow_no_answer=data.allow_no_answer, batch_size=batch_size
+            )
+            scores = official.squad_scores([a["text"] for a in answers], gold)
+        elif data.kind == "token_classification":
+            words, gold = examples
+            predicted = model.predict_words(words, batch_size=batch_size)
+            tags = data.label_names
+            predicted = [
+                [tags[i] for i in p] + ["O"] * (len(g) - len(p)) for p, g in zip(predicted, gold)
+            ]
+            scores = official.entity_f1(gold, predicted)
+        else:
+            if isinstance(examples, tf.data.Dataset):
+                pairs = list(examples.batch(1024).as_numpy_iterator())
+                x = tuple(np.concatenate([p[0][i] for p in pairs]) for i in range(len(pairs[0][0]))) \
+                    if isinstance(pairs[0][0], tuple) else np.concatenate([p[0] for p in pairs])
+                y = np.concatenate([p[1] for p in pairs])
+            else:
+                x, y = examples
+            outputs = model.predict(x, batch_size=batch_size, verbose=0)
+            predictions = outputs[:, 0] if data.num_classes == 1 else outputs.argmax(-1)
+            scores = {name_: getattr(official, name_)(y, predictions) for name_ in data.metrics}
+        results[name] = {k: float(v) for k, v in scores.items() if k in data.metrics or k in ("exact", "f1")}
+    return results
+
+
+class _EvaluateEachEpoch(keras.callbacks.Callback):
+    """Official metrics every epoch into the logs (`val_<metric>`, first
+    validation set) and `results.json`; the best epoch's model is written
+    to `<output>/preset`."""
+
+    def __init__(self, data, output_dir, results, batch_size):
+        super().__init__()
+        self.data, self.output_dir, self.results, self.batch_size = data, output_dir, results, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = evaluate_task(self.model, self.data, self.batch_size)
+        first = next(iter(scores.values()))
+        main = self.data.metrics[0]
+        if logs is not None:
+            logs.update({f"val_{k}": v for k, v in first.items()})
+        record = {"epoch": epoch + 1, "loss": float((logs or {}).get("loss", float("nan"))), **scores}
+        self.results["epochs"].append(record)
+        if self.results["best"] is None or first[main] > self.results["best"]["score"]:
+            self.results["best"] = {"epoch": epoch + 1, "metric": main, "score": first[main], **scores}
+            staging = os.path.join(self.output_dir, "preset.partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            self.model.save_to_preset(staging)
+            final = os.path.join(self.output_dir, "preset")
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(staging, final)
+        _write_json(os.path.join(self.output_dir, "results.json"), self.results)
+
+
+def _write_json(path, value):
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2)
+    os.replace(partial, path)
+
+
+def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3, batch_size=32,
+             learning_rate=1e-4, layer_decay=0.8, weight_decay=0.01, warmup_fraction=0.1,
+             sequence_length=128, patience=None, seed=0, jit_compile=True, verbose=1):
+    """Fine-tunes a ConvBERT task model with the paper's recipe.
+
+    AdamW with decoupled weight decay (not on LayerNorm and biases), linear
+    warmup over `warmup_fraction` of the steps then linear decay, layer-wise
+    learning-rate decay, gradients clipped to norm 1. After every epoch the
+    official metrics are computed on the validation sets; the best epoch
+    (by the first metric) is kept as a keras-hub preset in
+    `<output_dir>/preset`, `results.json` records every epoch, TensorBoard
+    logs go to `<output_dir>/logs`, and training stops early after
+    `patience` epochs without improvement. A run killed mid-way resumes
+    from its last finished epoch (`<output_dir>/backup`).
+
+    Args:
+        data: a `FinetuneData` (`named_data`, `glue_data`, `table_data`,
+            `conll_data`, `squad_data`).
+        output_dir: the run folder.
+        preset: a preset directory to start from (pretrained or converted),
+            or `None` with `size` to train from scratch.
+        size: a published size name, a dict of `ConvBertBackbone`
+            arguments or the path of a JSON file of them, when there is no
+            preset (training from scratch).
+        vocabulary: `vocab.txt` when there is no preset (default: the BERT
+            uncased vocabulary).
+        Other arguments: the training settings above.
+
+    Returns: the results dict (as written to `results.json`).
+    """
+    import tensorflow as tf
+
+    from convbert_keras.data import fetch
+    from convbert_keras.models.backbone import ConvBertBackbone
+    from convbert_keras.models.presets import convbert_config
+    from convbert_keras.models.tokenizer import ConvBertTokenizer
+
+    if (preset is None) == (size is None):
+        raise ValueError("Pass exactly one of `preset` (a directory) or `size` (train from scratch).")
+    if preset is not None and not os.path.isfile(os.path.join(preset, "config.json")):
+        raise ValueError(f"{preset} is not a preset directory (it has no config.json).")
+    keras.utils.set_random_seed(seed)
+    os.makedirs(output_dir, exist_ok=True)
+    backbone = tokenizer = None
+    if preset is None:
+        tokenizer = ConvBertTokenizer(vocabulary=vocabulary or fetch("bert_uncased_vocab"))
+        if isinstance(size, dict) or str(size).endswith(".json"):
+            kwargs = size if isinstance(size, dict) else json.load(open(size, encoding="utf-8"))
+        else:
+            kwargs = convbert_config(size)
+        kwargs = dict(kwargs, vocabulary_size=tokenizer.vocabulary_size())
+        backbone = ConvBertBackbone(**kwargs)
+    model = _build_task(data, preset, backbone, tokenizer, sequence_length)
+    if model.backbone.max_sequence_length < sequence_length:
+        raise ValueError(
+            f"`sequence_length` {sequence_length} exceeds the model's "
+            f"{model.backbone.max_sequence_length} positions."
+        )
+
+    train_count = _count(data.train)
+    if train_count == 0:
+        raise ValueError("The training set is empty.")
+    steps = epochs * math.ceil(train_count / batch_size)
+    if data.kind == "question_answering":
+        steps = int(steps * 1.2)  # long contexts give extra windows
+    schedule = WarmupLinearDecay(learning_rate, int(warmup_fraction * steps), steps)
+    model.compile(
+        optimizer=adamw(schedule, weight_decay, layer_decay, model.backbone.num_layers),
+        jit_compile=jit_compile,
+    )
+
+    results_path = os.path.join(output_dir, "results.json")
+    results = {"epochs": [], "best": None, "train_examples": train_count}
+    if os.path.exists(results_path):
+        with open(results_path, encoding="utf-8") as f:
+            results = json.load(f)
+    callbacks = [
+        _EvaluateEachEpoch(data, output_dir, results, batch_size),
+        keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup")),
+        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+    ]
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=f"val_{data.metrics[0]}", mode="max", patience=patience,
+        ))
+    if isinstance(data.train, tf.data.Dataset):
+        x, y = data.train.shuffle(10000, seed=seed).batch(batch_size), None
+    else:
+        x, y = data.train
+        if data.kind == "token_classification":
+            x, y = tf.ragged.constant(x), tf.ragged.constant(y)
+    start = time.time()
+    # keras-hub tasks refuse a batch size with a dataset; the question
+    # answerer re-batches its windows to it.
+    fit_batch_size = batch_size if y is not None or data.kind == "question_answering" else None
+    model.fit(x=x, y=y, batch_size=fit_batch_size, epochs=epochs, callbacks=callbacks,
+              verbose=verbose)
+    results["train_seconds"] = time.time() - start
+    _write_json(results_path, results)
+    return results

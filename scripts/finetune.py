@@ -1,0 +1,108 @@
+"""Fine-tunes and evaluates a ConvBERT task model with the paper's recipe.
+
+A named task (GLUE through TensorFlow Datasets, SQuAD, or the built-in real data):
+    .venv/bin/python scripts/finetune.py --task mrpc --preset runs/small/preset --output runs/mrpc
+    .venv/bin/python scripts/finetune.py --task rotten_tomatoes --size small --output runs/rt
+
+Your own files (CSV, TSV or JSONL; columns named on the command line):
+    .venv/bin/python scripts/finetune.py --train train.csv --validation dev.csv \\
+        --text-columns review --label-column sentiment --labels neg pos --preset P --output runs/mine
+    (--labels omitted: regression on a numeric label column)
+
+CoNLL-style NER files (word ... tag per line):
+    .venv/bin/python scripts/finetune.py --train-conll train.txt --validation-conll dev.txt ...
+
+The best epoch's model is written to <output>/preset; results.json holds the
+official metrics of every epoch. Run the same command again to resume.
+"""
+
+import argparse
+import json
+import sys
+
+from convbert_keras.data.glue import GLUE_TASKS
+
+TASKS = sorted(GLUE_TASKS) + ["rotten_tomatoes", "wnut16", "squad_v1", "squad_v2"]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = parser.add_argument_group("data (one of --task, --train/--validation, --train-conll/--validation-conll)")
+    data.add_argument("--task", help=f"one of: {', '.join(TASKS)}")
+    data.add_argument("--data-dir", help="TensorFlow Datasets data directory")
+    data.add_argument("--train", help="training file (.csv, .tsv or .jsonl)")
+    data.add_argument("--validation", help="validation file, same columns")
+    data.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="default: from the extension")
+    data.add_argument("--text-columns", nargs="+", help="one column, or two for sentence pairs")
+    data.add_argument("--label-column", default="label")
+    data.add_argument("--labels", nargs="+", help="the label values, in id order (omit for regression)")
+    data.add_argument("--train-conll", help="CoNLL-style NER training file")
+    data.add_argument("--validation-conll", help="CoNLL-style NER validation file")
+    data.add_argument("--max-train-examples", type=int)
+    data.add_argument("--max-eval-examples", type=int)
+    model = parser.add_argument_group("model (one of)")
+    model.add_argument("--preset", help="preset directory (pretrained or converted)")
+    model.add_argument("--size", choices=["small", "medium-small", "base"], help="train from scratch")
+    model.add_argument("--config", help="JSON of ConvBertBackbone arguments, to train from scratch")
+    model.add_argument("--vocabulary", help="vocab.txt with --size (default: BERT uncased)")
+    run = parser.add_argument_group("training")
+    run.add_argument("--output", required=True)
+    run.add_argument("--epochs", type=int, default=3)
+    run.add_argument("--batch-size", type=int, default=32)
+    run.add_argument("--learning-rate", type=float, default=1e-4)
+    run.add_argument("--layer-decay", type=float, default=0.8)
+    run.add_argument("--weight-decay", type=float, default=0.01)
+    run.add_argument("--warmup-fraction", type=float, default=0.1)
+    run.add_argument("--sequence-length", type=int, default=128)
+    run.add_argument("--patience", type=int, help="stop after this many epochs without improvement")
+    run.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def load_data(args, parser):
+    from convbert_keras import finetuning
+    from convbert_keras.data import read_conll
+
+    chosen = [bool(args.task), bool(args.train or args.validation),
+              bool(args.train_conll or args.validation_conll)]
+    if sum(chosen) != 1:
+        parser.error("give exactly one of --task, --train/--validation or --train-conll/--validation-conll")
+    limits = dict(max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples)
+    if args.task:
+        return finetuning.named_data(args.task, args.data_dir, **limits)
+    if args.train_conll:
+        if not args.validation_conll:
+            parser.error("--train-conll needs --validation-conll")
+        return finetuning.conll_data(read_conll(args.train_conll), read_conll(args.validation_conll))
+    if not (args.train and args.validation and args.text_columns):
+        parser.error("local files need --train, --validation and --text-columns")
+    return finetuning.table_data(
+        args.train, args.validation, args.text_columns, args.label_column, args.labels, args.format
+    )
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if sum(x is not None for x in (args.preset, args.size, args.config)) != 1:
+        parser.error("give exactly one of --preset, --size or --config")
+    from convbert_keras.finetuning import finetune
+
+    try:
+        data = load_data(args, parser)
+        results = finetune(
+            data, args.output, preset=args.preset, size=args.size or args.config,
+            vocabulary=args.vocabulary,
+            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            layer_decay=args.layer_decay, weight_decay=args.weight_decay,
+            warmup_fraction=args.warmup_fraction, sequence_length=args.sequence_length,
+            patience=args.patience, seed=args.seed,
+        )
+    except (ValueError, OSError) as error:
+        parser.exit(2, f"error: {error}\n")
+    print(json.dumps(results["best"], indent=2))
+    print(f"best model: {args.output}/preset", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Fine-tuning: the optimiser, the data readers, and runs of every task."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import FIXTURES
+from convbert_keras import ConvBertBackbone
+from convbert_keras import ConvBertTokenizer
+from convbert_keras.data.tables import read_labelled_file
+from convbert_keras.optimizers import ConvBertAdamW
+from convbert_keras.optimizers import layer_multiplier
+
+VOCAB = os.path.join(FIXTURES, "tiny", "vocab.txt")
+TINY = dict(
+    vocabulary_size=64, num_layers=2, num_heads=4, hidden_dim=32, embedding_dim=16,
+    intermediate_dim=64, max_sequence_length=32,
+)
+
+
+def test_layer_multipliers_decay_towards_the_embeddings():
+    assert layer_multiplier("classifier/logits/kernel", 12, 0.8) == 1.0
+    assert layer_multiplier("backbone/transformer_layer_11/attention/query_dense/kernel", 12, 0.8) == 0.8
+    assert layer_multiplier("backbone/transformer_layer_0/ffn/kernel", 12, 0.8) == pytest.approx(0.8**12)
+    assert layer_multiplier("backbone/token_embedding/embeddings", 12, 0.8) == pytest.approx(0.8**13)
+    assert layer_multiplier("backbone/token_embedding/embeddings", 12, None) == 1.0
+    with pytest.raises(ValueError, match="needs `num_layers`"):
+        ConvBertAdamW(1e-3, layer_decay=0.8)
+
+
+def one_step(optimizer):
+    keras.utils.set_random_seed(0)
+    backbone = ConvBertBackbone(**TINY)
+    variables = backbone.trainable_variables
+    before = [np.array(v) for v in variables]
+    optimizer.build(variables)
+    optimizer.apply([keras.ops.ones_like(v) for v in variables], variables)
+    return variables, [np.array(v) - b for v, b in zip(variables, before)], before
+
+
+def test_without_layer_decay_it_is_keras_adamw_without_decay_on_norms_and_biases():
+    reference = keras.optimizers.AdamW(1e-2, weight_decay=0.1)
+    reference.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    _, expected, _ = one_step(reference)
+    _, got, _ = one_step(ConvBertAdamW(1e-2, weight_decay=0.1))
+    for a, b in zip(expected, got):
+        np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+def test_layer_decay_scales_each_layers_step():
+    variables, steps, before = one_step(ConvBertAdamW(1e-2, weight_decay=0.0, layer_decay=0.5, num_layers=2))
+    # Adam's first step moves every weight by about the learning rate, here
+    # times 0.5 ** (2 - layer) and 0.5 ** 3 for the embeddings.
+    for variable, step in zip(variables, steps):
+        expected = 1e-2 * layer_multiplier(variable.path, 2, 0.5)
+        np.testing.assert_allclose(np.abs(step), expected, rtol=1e-3)
+
+
+def test_tables_read_csv_tsv_jsonl(tmp_path):
+    (tmp_path / "a.csv").write_text("text,other,label\nfine film,x,pos\n\"bad, bad\",y,neg\n", encoding="utf-8")
+    assert read_labelled_file(tmp_path / "a.csv", "text", "label", ["neg", "pos"]) == (
+        ["fine film", "bad, bad"], [1, 0]
+    )
+    (tmp_path / "a.tsv").write_text("s1\ts2\tscore\ta\tb\t3.5\n".replace("\ta\t", "\na\t"), encoding="utf-8")
+    assert read_labelled_file(tmp_path / "a.tsv", ["s1", "s2"], "score") == ((["a"], ["b"]), [3.5])
+    (tmp_path / "a.jsonl").write_text('{"t": "x", "l": 1}\n\n{"t": "y", "l": 0}\n', encoding="utf-8")
+    assert read_labelled_file(tmp_path / "a.jsonl", "t", "l", [0, 1]) == (["x", "y"], [1, 0])
+
+
+def test_tables_bad_input_is_named(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"t": "x", "l": 1}\n{"t": "y", "l": 0\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: not valid JSON"):
+        read_labelled_file(path, "t", "l", [0, 1])
+    path.write_text('{"t": "x", "l": 1}\n{"text": "y", "l": 0}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"line 2: no column 't'"):
+        read_labelled_file(path, "t", "l", [0, 1])
+    path.write_text('{"t": "x", "l": 7}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"line 1: label 7 is not one of the declared labels \['0', '1'\]"):
+        read_labelled_file(path, "t", "l", [0, 1])
+    path.write_text('{"t": "x", "l": "high"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="label 'high' is not a number"):
+        read_labelled_file(path, "t", "l")
+    path.write_text("\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="has no examples"):
+        read_labelled_file(path, "t", "l", [0, 1])
+    with pytest.raises(ValueError, match="Cannot tell the format"):
+        read_labelled_file(tmp_path / "a.txt", "t", "l")
+
+
+@pytest.fixture(scope="module")
+def tiny_preset(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("preset"))
+    keras.utils.set_random_seed(0)
+    ConvBertBackbone(**TINY).save_to_preset(directory)
+    ConvBertTokenizer(vocabulary=VOCAB).save_to_preset(directory)
+    return directory
+
+
+def test_unknown_task_and_missing_preset_are_named(tmp_path, tiny_preset):
+    from convbert_keras.finetuning import FinetuneData, finetune, named_data
+
+    with pytest.raises(ValueError, match="Unknown task 'glue'; expected a GLUE task"):
+        named_data("glue")
+    data = FinetuneData(
+        "classification", (["a"], np.array([0])), {"validation": (["a"], np.array([0]))}, 2, ("accuracy",)
+    )
+    with pytest.raises(ValueError, match="is not a preset directory"):
+        finetune(data, str(tmp_path), preset=str(tmp_path / "nothing"))
+    with pytest.raises(ValueError, match="exactly one of `preset`"):
+        finetune(data, str(tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "task", ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli", "squad_v1", "squad_v2"]
+)
+def test_every_task_runs_end_to_end_under_mock_data(tmp_path, tiny_preset, task):
+    import tensorflow_datasets as tfds
+
+    from convbert_keras.data.glue import GLUE_TASKS
+    from convbert_keras.finetuning import finetune, named_data
+
+    with tfds.testing.mock_data(num_examples=6):
+        data = named_data(task)
+        results = finetune(
+            data, str(tmp_path / "run"), preset=tiny_preset, epochs=1, batch_size=4,
+            sequence_length=16 if not task.startswith("squad") else 32, verbose=0,
+            jit_compile=False,  # XLA is covered elsewhere; this checks the data paths
+        )
+    best = results["best"]
+    expected_sets = GLUE_TASKS[task].validation_splits if task in GLUE_TASKS else ("validation",)
+    assert sorted(k for k in best if k.startswith("validation")) == sorted(expected_sets)
+    for scores in (best[s] for s in expected_sets):
+        assert set(data.metrics) <= set(scores)
+        assert all(np.isfinite(v) for v in scores.values())
+    assert os.path.isfile(tmp_path / "run" / "preset" / "config.json")
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert len(saved["epochs"]) == 1
+
+
+@pytest.mark.slow
+def test_finetune_script_on_local_files(tmp_path, tiny_preset):
+    rows = [("the movie was good", "pos"), ("the plot was bad", "neg")] * 32
+    for name in ("train", "dev"):
+        with open(tmp_path / f"{name}.jsonl", "w", encoding="utf-8") as f:
+            for text, label in rows:
+                f.write(json.dumps({"review": text, "sentiment": label}) + "\n")
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "finetune.py")
+
+    def command(labels, output):
+        return [
+            sys.executable, script, "--train", str(tmp_path / "train.jsonl"),
+            "--validation", str(tmp_path / "dev.jsonl"), "--text-columns", "review",
+            "--label-column", "sentiment", "--labels", *labels, "--preset", tiny_preset,
+            "--output", str(tmp_path / output), "--epochs", "4", "--batch-size", "8",
+            "--learning-rate", "5e-3", "--sequence-length", "16",
+        ]
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(command(["neg", "pos"], "run"), capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    best = json.loads(result.stdout[result.stdout.index("{"):])
+    assert best["validation"]["accuracy"] == 1.0
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [e["epoch"] for e in saved["epochs"]] == list(range(1, 5))
+    assert saved["best"]["epoch"] == best["epoch"]
+    bad = subprocess.run(command(["neg"], "bad"), capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "is not one of the declared labels" in bad.stderr
