@@ -290,7 +290,10 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
     if preset is None:
         tokenizer = ConvBertTokenizer(vocabulary=vocabulary or fetch("bert_uncased_vocab"))
         if isinstance(size, dict) or str(size).endswith(".json"):
-            kwargs = size if isinstance(size, dict) else json.load(open(size, encoding="utf-8"))
+            kwargs = size
+            if not isinstance(size, dict):
+                with open(size, encoding="utf-8") as f:
+                    kwargs = json.load(f)
         else:
             kwargs = convbert_config(size)
         kwargs = dict(kwargs, vocabulary_size=tokenizer.vocabulary_size())

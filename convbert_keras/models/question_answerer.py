@@ -140,15 +140,16 @@ class ConvBertQuestionAnswerer(Task):
         x = self._window_dataset(x, None, batch_size or 32)
         return keras.Model.predict(self, x, **kwargs)
 
-    def answer(self, questions, contexts, max_answer_length=30, n_best=20,
-               allow_no_answer=False, null_score_threshold=0.0, batch_size=32):
+    def answer(self, questions, contexts, max_answer_length=30, allow_no_answer=False,
+               null_score_threshold=0.0, batch_size=32):
         """The best answer span of each question in its context.
 
-        Over every window of a context, scores the spans among the `n_best`
-        start and end positions that lie in the context, end not before
-        start, at most `max_answer_length` word pieces, and each start
-        counted only in the window where it has the most context on both
-        sides (BERT's rule). Score = start + end logit.
+        Over every window of a context, scores every span in the context,
+        end not before start, at most `max_answer_length` word pieces, each
+        start counted only in the window where it has the most context on
+        both sides (BERT's rule); score = start + end logit (an exhaustive
+        search, where BERT's script looks at the 20 best starts and ends).
+        The same `best_spans` runs inside exported models.
 
         With `allow_no_answer` (SQuAD 2.0), the answer is "" when the
         lowest `[CLS]` score over the windows exceeds the best span's score
@@ -175,7 +176,7 @@ class ConvBertQuestionAnswerer(Task):
         logits = keras.Model.predict(self, inputs, batch_size=batch_size, verbose=0)
         return decode_answers(
             logits, features, contexts, max_answer_length=max_answer_length,
-            n_best=n_best, allow_no_answer=allow_no_answer,
+            allow_no_answer=allow_no_answer,
             null_score_threshold=null_score_threshold,
         )
 
@@ -186,57 +187,101 @@ def _as_text(value):
     return str(value)
 
 
-def decode_answers(logits, features, contexts, max_answer_length=30, n_best=20,
-                   allow_no_answer=False, null_score_threshold=0.0):
-    """Best spans from window logits; see `ConvBertQuestionAnswerer.answer`.
+def best_spans(logits, example_index, window_start, offsets_begin, offsets_end, num_examples,
+               max_answer_length=30, allow_no_answer=False, null_score_threshold=0.0):
+    """The best answer span per example, as TensorFlow ops (used eagerly by
+    `ConvBertQuestionAnswerer.answer` and inside exported signatures).
 
-    `features` is `ConvBertQuestionAnswererPreprocessor.windows()` as numpy
-    arrays and `contexts` the context strings.
+    Scores every span `start <= end` inside the context of a window, at
+    most `max_answer_length` pieces, whose start piece has the most context
+    in this window of all windows (BERT's `_check_is_max_context`: context =
+    pieces on the nearer side + 0.01 x window length; ties go to the first
+    window). Score = start + end logit. The null score of an example is its
+    lowest `[CLS]` start + end score over windows; with `allow_no_answer`
+    the answer is empty when the null score beats the best span by more than
+    `null_score_threshold`, and it is always empty when no span is allowed.
+
+    Returns: `(begin, end, score)` per example: byte offsets into the
+    context (-1, -1 for no answer) and the score (the null score when
+    there is no answer).
     """
-    best = [None] * len(contexts)
-    null = [np.inf] * len(contexts)
-    in_context = features["offsets_begin"] >= 0
-    # A piece's context in a window: the pieces on its nearer side, plus a
-    # tie-break favouring longer windows (BERT's `_check_is_max_context`).
-    context_position = np.cumsum(in_context, axis=1) - 1
-    window_length = in_context.sum(axis=1)
-    piece = features["window_start"][:, None] + context_position
-    context_score = np.minimum(context_position, window_length[:, None] - 1 - context_position)
-    context_score = context_score + 0.01 * window_length[:, None]
-    max_context = {}
-    for w in range(len(logits)):
-        example = features["example_index"][w]
-        for p, score in zip(piece[w][in_context[w]], context_score[w][in_context[w]]):
-            if score > max_context.get((example, p), (-1, None))[0]:
-                max_context[(example, p)] = (score, w)
+    import tensorflow as tf
 
-    for w, (start_logits, end_logits) in enumerate(logits):
-        example = features["example_index"][w]
-        null[example] = min(null[example], start_logits[0] + end_logits[0])
-        valid = in_context[w]
-        starts = [i for i in np.argsort(-start_logits)[:n_best] if valid[i]]
-        ends = [i for i in np.argsort(-end_logits)[:n_best] if valid[i]]
-        for s in starts:
-            if max_context[(example, piece[w][s])][1] != w:
-                continue
-            for e in ends:
-                if e < s or e - s + 1 > max_answer_length:
-                    continue
-                score = float(start_logits[s] + end_logits[e])
-                if best[example] is None or score > best[example][0]:
-                    best[example] = (
-                        score, features["offsets_begin"][w][s], features["offsets_end"][w][e]
-                    )
+    logits = tf.cast(logits, "float32")
+    example_index = tf.cast(example_index, "int64")
+    start_logits, end_logits = logits[:, 0], logits[:, 1]
+    in_context = offsets_begin >= 0
+    length = tf.shape(logits)[-1]
+    context_position = tf.cumsum(tf.cast(in_context, "int64"), axis=1) - 1
+    window_length = tf.reduce_sum(tf.cast(in_context, "int64"), axis=1, keepdims=True)
+    piece = tf.cast(window_start, "int64")[:, None] + context_position
+    context_score = tf.cast(
+        tf.minimum(context_position, window_length - 1 - context_position), "float32"
+    ) + 0.01 * tf.cast(window_length, "float32")
+    context_score = tf.where(in_context, context_score, -1.0)
+    # Per (example, piece): the best context score, then the first window
+    # reaching it.
+    stride = tf.reduce_max(piece) + 2
+    key = tf.where(in_context, example_index[:, None] * stride + piece, num_examples * stride)
+    segments = tf.cast(num_examples, "int64") * stride + 1
+    best_context = tf.math.unsorted_segment_max(context_score, key, segments)
+    reaches = in_context & (context_score >= tf.gather(best_context, key))
+    window = tf.broadcast_to(tf.range(tf.shape(logits, out_type="int64")[0])[:, None], tf.shape(key))
+    first_window = tf.math.unsorted_segment_min(
+        tf.where(reaches, window, tf.int64.max), key, segments
+    )
+    max_context = reaches & (window == tf.gather(first_window, key))
 
+    span = tf.range(length)
+    span_length = span[None, :] - span[:, None] + 1
+    allowed = (
+        (max_context[:, :, None] & in_context[:, None, :])
+        & ((span_length >= 1) & (span_length <= max_answer_length))[None]
+    )
+    scores = tf.where(allowed, start_logits[:, :, None] + end_logits[:, None, :], -float("inf"))
+    flat = tf.reshape(scores, [tf.shape(scores)[0], -1])
+    best_in_window = tf.reduce_max(flat, axis=1)
+    choice = tf.argmax(flat, axis=1, output_type="int32")
+    start, end = choice // length, choice % length
+    begin_bytes = tf.gather(offsets_begin, start, batch_dims=1)
+    end_bytes = tf.gather(offsets_end, end, batch_dims=1)
+
+    best_score = tf.math.unsorted_segment_max(best_in_window, example_index, num_examples)
+    is_best = best_in_window >= tf.gather(best_score, example_index)
+    windows = tf.range(tf.shape(logits, out_type="int64")[0])
+    best_window = tf.math.unsorted_segment_min(
+        tf.where(is_best, windows, tf.int64.max), example_index, num_examples
+    )
+    best_window = tf.minimum(best_window, tf.shape(logits, out_type="int64")[0] - 1)
+    null = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0], example_index, num_examples)
+    # Segment max starts from the lowest float, not -inf: "no span allowed"
+    # shows as a huge negative score.
+    no_answer = best_score < -1e30
+    if allow_no_answer:
+        no_answer = no_answer | (null - best_score > null_score_threshold)
+    begin = tf.where(no_answer, tf.constant(-1, offsets_begin.dtype), tf.gather(begin_bytes, best_window))
+    end = tf.where(no_answer, tf.constant(-1, offsets_end.dtype), tf.gather(end_bytes, best_window))
+    return begin, end, tf.where(no_answer, null, best_score)
+
+
+def decode_answers(logits, features, contexts, max_answer_length=30, allow_no_answer=False,
+                   null_score_threshold=0.0):
+    """`best_spans` as dicts with the answer text and character offsets;
+    see `ConvBertQuestionAnswerer.answer`. `features` is
+    `ConvBertQuestionAnswererPreprocessor.windows()`; `contexts` the
+    context strings."""
+    begin, end, score = best_spans(
+        logits, features["example_index"], features["window_start"], features["offsets_begin"],
+        features["offsets_end"], len(contexts), max_answer_length=max_answer_length,
+        allow_no_answer=allow_no_answer, null_score_threshold=null_score_threshold,
+    )
     answers = []
-    for example, context in enumerate(contexts):
-        encoded = context.encode("utf-8")
-        span = best[example]
-        if span is None or (allow_no_answer and null[example] - span[0] > null_score_threshold):
-            answers.append({"text": "", "score": float(null[example]), "start": -1, "end": -1})
+    for context, b, e, value in zip(contexts, np.asarray(begin), np.asarray(end), np.asarray(score)):
+        if b < 0:
+            answers.append({"text": "", "score": float(value), "start": -1, "end": -1})
             continue
-        score, begin, end = span
-        start = len(encoded[:begin].decode("utf-8", errors="replace"))
-        text = encoded[begin:end].decode("utf-8", errors="replace")
-        answers.append({"text": text, "score": score, "start": start, "end": start + len(text)})
+        encoded = context.encode("utf-8")
+        start = len(encoded[:b].decode("utf-8", errors="replace"))
+        text = encoded[b:e].decode("utf-8", errors="replace")
+        answers.append({"text": text, "score": float(value), "start": start, "end": start + len(text)})
     return answers

@@ -1,0 +1,6 @@
+"""SavedModel export with raw-string signatures, in TF Serving's layout."""
+
+from convbert_keras.export.saved_model import export_saved_model
+from convbert_keras.export.tf_serving import export_for_tf_serving
+
+__all__ = ["export_saved_model", "export_for_tf_serving"]

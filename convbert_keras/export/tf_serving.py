@@ -1,0 +1,102 @@
+"""TF Serving's model layout: versions, models.config, warmup requests."""
+
+import os
+import re
+import shutil
+
+from convbert_keras.export.saved_model import export_saved_model
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def next_version(model_dir):
+    """1 + the highest numeric version folder in `model_dir` (1 if none)."""
+    versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()] if os.path.isdir(model_dir) else []
+    return max(versions, default=0) + 1
+
+
+def write_models_config(base_dir, container_base="/models"):
+    """`models.config` listing every model folder of `base_dir`, with the
+    paths the official container mounts them at (`container_base`)."""
+    names = sorted(
+        d for d in os.listdir(base_dir)
+        if os.path.isdir(os.path.join(base_dir, d))
+        and any(v.isdigit() for v in os.listdir(os.path.join(base_dir, d)))
+    )
+    entries = "".join(
+        f"  config {{\n    name: '{n}'\n    base_path: '{container_base}/{n}'\n"
+        f"    model_platform: 'tensorflow'\n  }}\n"
+        for n in names
+    )
+    path = os.path.join(base_dir, "models.config")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"model_config_list {{\n{entries}}}\n")
+    return path
+
+
+def write_warmup_requests(version_dir, model_name, requests):
+    """TF Serving warmup records: one `PredictionLog` per
+    `(signature_name, {input: list of strings})`."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2
+    from tensorflow_serving.apis import predict_pb2
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = os.path.join(version_dir, WARMUP_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature, inputs in requests:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
+            )
+            for key, values in inputs.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+    return path
+
+
+def default_warmup_requests(task):
+    from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
+    from convbert_keras.models.text_classifier import ConvBertTextClassifier
+
+    texts = ["A warm-up request.", "Another one, a little longer than the first."]
+    if isinstance(task, ConvBertQuestionAnswerer):
+        return [("serving_default", {"question": ["What is this?"], "context": ["This is a warm-up."]})]
+    requests = [("serving_default", {"text": texts})]
+    if isinstance(task, ConvBertTextClassifier):
+        requests.append(("classify_pair", {"text_a": texts[:1], "text_b": texts[1:]}))
+    return requests
+
+
+def export_for_tf_serving(task, model_name, base_dir="saved_models", version=None,
+                          label_names=None, warmup_requests=None, **export_kwargs):
+    """Exports `task` to `<base_dir>/<model_name>/<version>/` for TF Serving.
+
+    The version defaults to one above the highest present, so the model
+    server picks up the new model and keeps serving the old one until it
+    has loaded. The SavedModel is written under a temporary name and
+    renamed, so the server never sees a half-written version. Adds warmup
+    requests (`assets.extra/tf_serving_warmup_requests`) and rewrites
+    `<base_dir>/models.config`. Returns the version directory.
+    """
+    if not _NAME.match(model_name):
+        raise ValueError(
+            f"Model name {model_name!r} may only hold letters, digits, '_', '.' and '-'."
+        )
+    model_dir = os.path.join(base_dir, model_name)
+    os.makedirs(model_dir, exist_ok=True)
+    version = next_version(model_dir) if version is None else int(version)
+    final = os.path.join(model_dir, str(version))
+    if os.path.exists(final):
+        raise ValueError(f"{final} exists; versions are never overwritten, pick a new one.")
+    staging = os.path.join(model_dir, f".partial-{version}")
+    shutil.rmtree(staging, ignore_errors=True)
+    export_saved_model(task, staging, label_names=label_names, **export_kwargs)
+    write_warmup_requests(staging, model_name, warmup_requests or default_warmup_requests(task))
+    os.replace(staging, final)
+    write_models_config(base_dir)
+    return final

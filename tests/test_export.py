@@ -1,0 +1,174 @@
+"""Exports load and serve like the model server: TensorFlow and the tf-text
+ops only, raw strings in."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from convbert_keras import ConvBertQuestionAnswerer
+from convbert_keras import ConvBertQuestionAnswererPreprocessor
+from convbert_keras import ConvBertTokenClassifier
+from convbert_keras import ConvBertTokenClassifierPreprocessor
+from convbert_keras.export import export_for_tf_serving
+from convbert_keras.export import export_saved_model
+from test_tasks import backbone
+from test_tasks import sentiment_classifier
+from test_tasks import tokenizer
+
+# Runs in a fresh interpreter, as TF Serving would load the model: TensorFlow
+# and the tf-text op library; keras-hub and convbert_keras cannot be imported.
+# (`import tensorflow` itself imports Keras when it is installed; the
+# SavedModel does not use it.)
+SERVER = r"""
+import importlib.abc, json, sys
+
+
+class Refuse(importlib.abc.MetaPathFinder):
+    # The model server has neither keras-hub nor this package.
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("keras_hub", "convbert_keras"):
+            raise ImportError(f"{name} is not available in the serving process")
+
+
+sys.meta_path.insert(0, Refuse())
+import tensorflow as tf
+import tensorflow_text  # registers the tf-text ops, as TF Serving links them
+path, calls = sys.argv[1], json.loads(sys.argv[2])
+model = tf.saved_model.load(path)
+results = []
+for signature, inputs in calls:
+    fn = model.signatures[signature]
+    args = {}
+    for k, v in inputs.items():
+        if v and isinstance(v[0], list):
+            args[k] = tf.constant(v, tf.int32)
+        else:
+            args[k] = tf.constant([s.encode("latin-1") for s in v], tf.string)
+    out = fn(**args)
+    results.append({k: v.numpy().tolist() if v.dtype != tf.string else
+                    [x.decode("utf-8", "replace") if isinstance(x, bytes) else
+                     [y.decode("utf-8", "replace") for y in x] for x in v.numpy().tolist()]
+                    for k, v in out.items()})
+print(json.dumps({"results": results}))
+"""
+
+
+def serve(path, calls):
+    """Calls signatures in a fresh process. Strings travel as latin-1 so
+    that arbitrary bytes (invalid UTF-8 included) reach the model as is."""
+    encoded = [
+        (s, {k: [x if isinstance(x, list) else (x.encode("utf-8") if isinstance(x, str) else x).decode("latin-1")
+                 for x in v] for k, v in inputs.items()})
+        for s, inputs in calls
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", SERVER, str(path), json.dumps(encoded)],
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])["results"]
+
+
+TEXTS = ["the movie was good", "a bad film , really bad", "great"]
+
+
+def test_classifier_export_serves_raw_strings_like_keras(tmp_path):
+    model = sentiment_classifier()
+    path = export_saved_model(model, tmp_path / "export", label_names=["neg", "pos"])
+    expected = tf.nn.softmax(model.predict(TEXTS, verbose=0)).numpy()
+    pair_expected = tf.nn.softmax(model.predict(x=(TEXTS[:2], TEXTS[1:]), verbose=0)).numpy()
+    ids = model.preprocessor(TEXTS)
+    ids = {k: np.asarray(v).astype("int32").tolist() for k, v in ids.items()}
+    long_text = "good " * 20000  # 100,000 characters
+    batch, alone, odd, empty, pair, by_ids = serve(path, [
+        ("serving_default", {"text": TEXTS + [long_text]}),
+        ("serving_default", {"text": [TEXTS[2]]}),
+        ("serving_default", {"text": ["", b"\xff\xfe bad \xc3"]}),
+        ("serving_default", {"text": []}),
+        ("classify_pair", {"text_a": TEXTS[:2], "text_b": TEXTS[1:]}),
+        ("predict_token_ids", ids),
+    ])
+    np.testing.assert_allclose(batch["probabilities"][:3], expected, atol=1e-5)
+    assert batch["label"][:3] == expected.argmax(-1).tolist()
+    assert batch["label_name"][:3] == [["neg", "pos"][i] for i in expected.argmax(-1)]
+    # A text's answer does not depend on the rest of its batch.
+    np.testing.assert_allclose(alone["probabilities"][0], batch["probabilities"][2], atol=1e-5)
+    np.testing.assert_allclose(odd["probabilities"][0],
+                               tf.nn.softmax(model.predict([""], verbose=0)).numpy()[0], atol=1e-5)
+    assert len(odd["label"]) == 2 and empty["probabilities"] == [] and empty["label"] == []
+    np.testing.assert_allclose(pair["probabilities"], pair_expected, atol=1e-5)
+    np.testing.assert_allclose(by_ids["logits"], model.predict(TEXTS, verbose=0), atol=1e-5)
+
+
+def test_export_has_no_xla_and_saved_model_cli_lists_the_signatures(tmp_path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = export_saved_model(sentiment_classifier(), tmp_path / "export")
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    functions = saved.meta_graphs[0].graph_def.library.function
+    assert functions
+    assert not any(
+        fn.attr["_XlaMustCompile"].b for fn in functions if "_XlaMustCompile" in fn.attr
+    )
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for name in ("serving_default", "classify_pair", "predict_token_ids"):
+        assert f"signature_def['{name}']" in shown.stdout
+
+
+def test_token_classifier_and_question_answerer_exports(tmp_path):
+    tagger = ConvBertTokenClassifier(
+        backbone(), num_classes=3,
+        preprocessor=ConvBertTokenClassifierPreprocessor(tokenizer(), sequence_length=12),
+    )
+    answerer = ConvBertQuestionAnswerer(
+        backbone(), preprocessor=ConvBertQuestionAnswererPreprocessor(
+            tokenizer(), sequence_length=24, doc_stride=8, max_query_length=4
+        ),
+    )
+    tags_path = export_saved_model(tagger, tmp_path / "tagger", label_names=["O", "B-X", "I-X"])
+    qa_path = export_saved_model(answerer, tmp_path / "qa")
+    sentences = ["the movie was good", "hello", ""]
+    (tags,) = serve(tags_path, [("serving_default", {"text": sentences})])
+    expected = tagger.predict_words([s.split() for s in sentences])
+    assert tags["num_words"] == [4, 1, 0]
+    assert [row[:n] for row, n in zip(tags["tags"], tags["num_words"])] == expected
+    assert tags["tag_names"][0] == [["O", "B-X", "I-X"][t] for t in expected[0]]
+    questions = ["what was good ?", "x", ""]
+    contexts = ["the movie was GOOD and the plot was bad . " * 3, "", "café"]
+    (answers,) = serve(qa_path, [("serving_default", {"question": questions, "context": contexts})])
+    expected = answerer.answer(questions, contexts)
+    assert answers["answer"] == [a["text"] for a in expected]
+    assert answers["start"] == [a["start"] for a in expected]
+    np.testing.assert_allclose(answers["score"], [a["score"] for a in expected], atol=1e-5)
+
+
+def test_tf_serving_layout_versions_and_warmup(tmp_path):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    model = sentiment_classifier()
+    first = export_for_tf_serving(model, "sentiment", base_dir=tmp_path)
+    second = export_for_tf_serving(model, "sentiment", base_dir=tmp_path)
+    assert os.path.basename(first) == "1" and os.path.basename(second) == "2"
+    config = (tmp_path / "models.config").read_text()
+    assert "name: 'sentiment'" in config and "base_path: '/models/sentiment'" in config
+    records = list(tf.data.TFRecordDataset(os.path.join(second, "assets.extra", "tf_serving_warmup_requests")))
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
+    assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
+        "serving_default", "classify_pair"
+    ]
+    assert list(logs[0].predict_log.request.inputs) == ["text"]
+    with pytest.raises(ValueError, match="never overwritten"):
+        export_for_tf_serving(model, "sentiment", base_dir=tmp_path, version=2)
+    with pytest.raises(ValueError, match="may only hold"):
+        export_for_tf_serving(model, "my model", base_dir=tmp_path)
+    with pytest.raises(ValueError, match="2 label names for 3 classes"):
+        export_saved_model(sentiment_classifier(num_classes=3), tmp_path / "x", label_names=["a", "b"])
