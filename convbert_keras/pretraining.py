@@ -222,6 +222,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
     history = pretrainer.fit(
         dataset, epochs=epochs, initial_epoch=step // checkpoint_every,
         steps_per_epoch=checkpoint_every, callbacks=callbacks, verbose=verbose,
+        shuffle=False,  # the pipeline shuffles, under the run's seed
     )
     elapsed = time.time() - start
     steps_run = total_steps - step

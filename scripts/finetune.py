@@ -16,11 +16,17 @@ The best epoch's model is written to <output>/preset; results.json holds the
 official metrics of every epoch. Run the same command again to resume.
 """
 
-import argparse
-import json
-import sys
+import os
 
-from convbert_keras.data.glue import GLUE_TASKS
+# TensorFlow's C++ start-up chatter would hide the progress lines.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+
+from convbert_keras.data.glue import GLUE_TASKS  # noqa: E402
+
 
 TASKS = sorted(GLUE_TASKS) + ["rotten_tomatoes", "wnut16", "squad_v1", "squad_v2"]
 

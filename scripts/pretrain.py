@@ -11,9 +11,15 @@ Several machines: set TF_CONFIG on each (see README) and pass
 --strategy multi_worker; on one machine with several GPUs, --strategy mirrored.
 """
 
-import argparse
-import json
-import sys
+import os
+
+# TensorFlow's C++ start-up chatter would hide the progress lines.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+
 
 
 def build_parser():

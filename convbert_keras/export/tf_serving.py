@@ -100,3 +100,21 @@ def export_for_tf_serving(task, model_name, base_dir="saved_models", version=Non
     os.replace(staging, final)
     write_models_config(base_dir)
     return final
+
+
+def load_task(preset):
+    """The task model saved in a preset directory, whatever its class
+    (read from the preset's `task.json`)."""
+    import json
+
+    import keras
+
+    path = os.path.join(preset, "task.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"{preset} holds no task model (no task.json); export a fine-tuned task preset.")
+    with open(path, encoding="utf-8") as f:
+        registered = json.load(f).get("registered_name")
+    task_cls = keras.saving.get_registered_object(registered)
+    if task_cls is None:
+        raise ValueError(f"{preset} holds a {registered!r}, which is not a ConvBERT task.")
+    return task_cls.from_preset(preset)
