@@ -114,7 +114,8 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         warmup_steps: int. Linear warmup (default 10% of `total_steps`).
         checkpoint_every: int. Steps between checkpoints (and log lines).
         generator_size: float. Generator width over the discriminator's.
-        mixed_precision: `None`, `"mixed_float16"` or `"mixed_bfloat16"`.
+        mixed_precision: `None`, `"mixed_float16"` (with loss scaling) or
+            `"mixed_bfloat16"`: the models' dtype policy.
         strategy: a `tf.distribute` strategy (`make_strategy`).
         seed: int. Seeds the initial weights, data order and masking.
 
@@ -164,25 +165,27 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
             "left after splitting sentences and tokenizing."
         )
 
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy(mixed_precision)
+    # A policy on the models, not the global one: nothing leaks into the
+    # caller's other models.
+    dtype = mixed_precision or None
     keras.utils.set_random_seed(seed)
     epochs = math.ceil(total_steps / checkpoint_every)
     total_steps = epochs * checkpoint_every
     with strategy.scope():
-        discriminator = ConvBertBackbone(**backbone_kwargs)
+        discriminator = ConvBertBackbone(**backbone_kwargs, dtype=dtype)
         pretrainer = ConvBertPretrainer(
             discriminator, mask_token_id=tokenizer.mask_token_id,
             special_token_ids=[tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id],
-            generator_size=generator_size, seed=seed,
+            generator_size=generator_size, seed=seed, dtype=dtype,
         )
         schedule = WarmupLinearDecay(
             learning_rate, total_steps // 10 if warmup_steps is None else warmup_steps, total_steps
         )
-        optimizer = adamw(schedule)
         # XLA compiles one replica's step; Keras cannot jit-compile the
-        # cross-replica step of a multi-device strategy.
-        pretrainer.compile(optimizer=optimizer, jit_compile=replicas == 1)
+        # cross-replica step of a multi-device strategy. Under mixed_float16
+        # Keras wraps the optimizer in a LossScaleOptimizer.
+        pretrainer.compile(optimizer=adamw(schedule), jit_compile=replicas == 1)
+        optimizer = pretrainer.optimizer
         pretrainer(next(iter(probe)))
         optimizer.build(pretrainer.trainable_variables)
 

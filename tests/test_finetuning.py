@@ -172,3 +172,19 @@ def test_finetune_script_on_local_files(tmp_path, tiny_preset):
     assert saved["best"]["epoch"] == best["epoch"]
     bad = subprocess.run(command(["neg"], "bad"), capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "is not one of the declared labels" in bad.stderr
+
+
+def test_early_stopping_and_results_json(tmp_path, tiny_preset):
+    from convbert_keras.finetuning import FinetuneData, finetune
+
+    # Labels unrelated to the text: validation accuracy cannot keep improving.
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(["the", "movie", "plot", "good", "bad"], 4)) for _ in range(32)]
+    labels = rng.integers(0, 2, 32).astype("int32")
+    data = FinetuneData("classification", (texts, labels), {"validation": (texts[:16], labels[:16])},
+                        2, ("accuracy",))
+    results = finetune(data, str(tmp_path / "run"), preset=tiny_preset, epochs=8, batch_size=8,
+                       sequence_length=16, patience=1, verbose=0, jit_compile=False)
+    assert 2 <= len(results["epochs"]) < 8
+    best = results["best"]
+    assert best["score"] == max(e["validation"]["accuracy"] for e in results["epochs"])

@@ -211,3 +211,10 @@ def test_tfds_documents_under_mock_data():
         assert len(documents) == 3 and all(d.dtype == tf.string for d in documents)
         with pytest.raises(ValueError, match="has no field 'body'; its fields are"):
             tfds_documents("imdb_reviews", split="train", text_key="body")
+
+
+def test_pretrain_with_mixed_precision_keeps_the_global_policy(tmp_path):
+    result = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), mixed_precision="mixed_bfloat16")
+    assert result["discriminator"].dtype_policy.name == "mixed_bfloat16"
+    assert np.isfinite(result["history"]["loss"]).all()
+    assert keras.config.dtype_policy().name == "float32"

@@ -212,3 +212,14 @@ def test_bad_task_arguments_are_named():
         fetch("imdb")
     with pytest.raises(ValueError, match="`validation_fraction` must be in"):
         load_rotten_tomatoes(validation_fraction=1.5)
+
+
+def test_masked_lm_under_mixed_precision_gives_float32_logits():
+    mixed = backbone(dtype="mixed_bfloat16")
+    model = ConvBertMaskedLM(mixed)
+    inputs = {
+        "token_ids": np.full((2, 8), 5, "int32"), "segment_ids": np.zeros((2, 8), "int32"),
+        "padding_mask": np.ones((2, 8), "int32"), "mask_positions": np.zeros((2, 2), "int32"),
+    }
+    logits = model(inputs)
+    assert logits.dtype == "float32" and np.isfinite(np.asarray(logits)).all()

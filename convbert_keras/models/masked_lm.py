@@ -5,6 +5,7 @@ from keras_hub.models import MaskedLM
 from convbert_keras.layers.activations import gelu_exact
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.heads import logits_dtype
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
 
 
@@ -43,7 +44,9 @@ class ConvBertMaskedLM(MaskedLM):
             intermediate_activation=gelu_exact,
             layer_norm_epsilon=backbone.layer_norm_epsilon,
             kernel_initializer=convbert_kernel_initializer(),
-            dtype=backbone.dtype_policy,
+            # float32 logits; under mixed precision the tied embedding's
+            # reversed output is float32 too.
+            dtype=logits_dtype(backbone.dtype_policy),
             name="mlm_head",
         )
         # === Functional model ===

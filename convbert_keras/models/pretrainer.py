@@ -10,6 +10,7 @@ from convbert_keras.layers.dropout import int32_seed
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import logits_dense
+from convbert_keras.models.heads import logits_dtype
 
 # Arguments of a discriminator config that a generator takes over unchanged.
 _SHARED_ARGUMENTS = (
@@ -113,7 +114,9 @@ class ConvBertPretrainer(keras.Model):
             intermediate_activation=gelu_exact,
             layer_norm_epsilon=discriminator.layer_norm_epsilon,
             kernel_initializer=convbert_kernel_initializer(),
-            dtype=policy,
+            # float32 logits over the vocabulary; the tied embedding's
+            # reversed output is float32 under mixed precision too.
+            dtype=logits_dtype(policy),
             name="generator_head",
         )
         # ELECTRA's discriminator head: Dense(hidden) + GELU, then one logit.
