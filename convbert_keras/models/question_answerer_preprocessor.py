@@ -1,28 +1,14 @@
 import keras
 from keras_hub.models import Preprocessor
+from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
+from keras_hub.src.tokenizers.word_piece_tokenizer import (
+    WHITESPACE_PUNCTUATION_AND_CJK_REGEX,
+)
 
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.graph_utils import run_in_graph
 from convbert_keras.models.tokenizer import ConvBertTokenizer
-
-# BERT's basic split, taken on the original text so that every word keeps its
-# byte span there: whitespace and control characters separate words and are
-# dropped; punctuation and CJK characters are words of their own.
-_WHITESPACE = r"\s|\p{Cc}|\p{Cf}"
-_PUNCTUATION_AND_CJK = (
-    r"[!-/]|[:-@]|[\[-`]|[{-~]|[\p{P}]|[\x{4E00}-\x{9FFF}]|[\x{3400}-\x{4DBF}]"
-    r"|[\x{20000}-\x{2A6DF}]|[\x{2A700}-\x{2B73F}]|[\x{2B740}-\x{2B81F}]"
-    r"|[\x{2B820}-\x{2CEAF}]|[\x{F900}-\x{FAFF}]|[\x{2F800}-\x{2FA1F}]"
-)
-
-
-def _valid_utf8(strings):
-    import tensorflow as tf
-
-    return tf.strings.unicode_transcode(
-        strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
-    )
-
+from convbert_keras.models.tokenizer import valid_utf8
 
 def _char_to_byte(strings, char_offsets):
     """Byte offsets of character offsets (clipped to the string)."""
@@ -157,10 +143,12 @@ class ConvBertQuestionAnswererPreprocessor(Preprocessor):
         import tensorflow as tf
         import tensorflow_text as tf_text
 
-        contexts = _valid_utf8(contexts)
+        contexts = valid_utf8(contexts)
         question_ids = self.tokenizer(questions)[:, : self.max_query_length]
+        # BERT's basic split with the tokenizer's own patterns, on the
+        # original text so that every word keeps its byte span there.
         words, word_begin, word_end = tf_text.regex_split_with_offsets(
-            contexts, f"{_WHITESPACE}|{_PUNCTUATION_AND_CJK}", _PUNCTUATION_AND_CJK
+            contexts, WHITESPACE_PUNCTUATION_AND_CJK_REGEX, PUNCTUATION_AND_CJK_REGEX
         )
         word_ids = self.tokenizer(words)
         pieces = word_ids.merge_dims(1, 2)

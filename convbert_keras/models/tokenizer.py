@@ -32,6 +32,15 @@ def _normalize_python(text, lowercase, strip_accents):
     return text
 
 
+def valid_utf8(strings):
+    """String tensors with every invalid UTF-8 sequence replaced by U+FFFD."""
+    import tensorflow as tf
+
+    return tf.strings.unicode_transcode(
+        strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+    )
+
+
 def normalize_text(inputs, lowercase=True, strip_accents=True):
     """BERT's normalisation, on strings, lists/arrays or (ragged) tensors.
 
@@ -48,9 +57,7 @@ def normalize_text(inputs, lowercase=True, strip_accents=True):
         import tensorflow_text as tf_text
 
         def normalize(t):
-            t = tf.strings.unicode_transcode(
-                t, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
-            )
+            t = valid_utf8(t)
             t = tf.strings.regex_replace(t, r"[\t\n\r]", " ")
             t = tf.strings.regex_replace(t, _CONTROL_PATTERN, "")
             if lowercase:
