@@ -1,6 +1,7 @@
 """Layers shared by the task heads."""
 
 import keras
+from keras_hub.layers import MaskedLMHead
 
 from convbert_keras.layers.activations import gelu_exact
 from convbert_keras.layers.dropout import HashDropout
@@ -37,4 +38,20 @@ def pooled_head_layers(backbone, units, dropout, output_name="logits", activatio
         ),
         HashDropout(dropout, dtype=policy, name="output_dropout"),
         logits_dense(units, policy, name=output_name, activation=activation),
+    )
+
+
+def tied_masked_lm_head(backbone, name):
+    """The generator head of the paper: `Dense(embedding_dim)`, exact GELU,
+    LayerNorm, then logits against the backbone's word embeddings (tied)
+    plus a bias, at the masked positions. Logits are float32: under mixed
+    precision the tied embedding's reversed output is float32 too."""
+    return MaskedLMHead(
+        vocabulary_size=backbone.vocabulary_size,
+        token_embedding=backbone.token_embedding,
+        intermediate_activation=gelu_exact,
+        layer_norm_epsilon=backbone.layer_norm_epsilon,
+        kernel_initializer=convbert_kernel_initializer(),
+        dtype=logits_dtype(backbone.dtype_policy),
+        name=name,
     )

@@ -1,11 +1,8 @@
 import keras
-from keras_hub.layers import MaskedLMHead
 from keras_hub.models import MaskedLM
 
-from convbert_keras.layers.activations import gelu_exact
-from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.models.backbone import ConvBertBackbone
-from convbert_keras.models.heads import logits_dtype
+from convbert_keras.models.heads import tied_masked_lm_head
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
 
 
@@ -38,17 +35,7 @@ class ConvBertMaskedLM(MaskedLM):
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
-        self.masked_lm_head = MaskedLMHead(
-            vocabulary_size=backbone.vocabulary_size,
-            token_embedding=backbone.token_embedding,
-            intermediate_activation=gelu_exact,
-            layer_norm_epsilon=backbone.layer_norm_epsilon,
-            kernel_initializer=convbert_kernel_initializer(),
-            # float32 logits; under mixed precision the tied embedding's
-            # reversed output is float32 too.
-            dtype=logits_dtype(backbone.dtype_policy),
-            name="mlm_head",
-        )
+        self.masked_lm_head = tied_masked_lm_head(backbone, "mlm_head")
         # === Functional model ===
         inputs = {
             **backbone.input,

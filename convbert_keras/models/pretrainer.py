@@ -2,7 +2,6 @@ import math
 
 import keras
 from keras import ops
-from keras_hub.layers import MaskedLMHead
 
 from convbert_keras.layers.activations import gelu_exact
 from convbert_keras.layers.dropout import hash_uniform
@@ -10,7 +9,7 @@ from convbert_keras.layers.dropout import int32_seed
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import logits_dense
-from convbert_keras.models.heads import logits_dtype
+from convbert_keras.models.heads import tied_masked_lm_head
 
 # Arguments of a discriminator config that a generator takes over unchanged.
 _SHARED_ARGUMENTS = (
@@ -108,17 +107,7 @@ class ConvBertPretrainer(keras.Model):
         self.discriminator = discriminator
         self.generator = generator
         policy = discriminator.dtype_policy
-        self.generator_head = MaskedLMHead(
-            vocabulary_size=discriminator.vocabulary_size,
-            token_embedding=discriminator.token_embedding,
-            intermediate_activation=gelu_exact,
-            layer_norm_epsilon=discriminator.layer_norm_epsilon,
-            kernel_initializer=convbert_kernel_initializer(),
-            # float32 logits over the vocabulary; the tied embedding's
-            # reversed output is float32 under mixed precision too.
-            dtype=logits_dtype(policy),
-            name="generator_head",
-        )
+        self.generator_head = tied_masked_lm_head(discriminator, "generator_head")
         # ELECTRA's discriminator head: Dense(hidden) + GELU, then one logit.
         self.discriminator_dense = keras.layers.Dense(
             discriminator.hidden_dim, activation=gelu_exact,
