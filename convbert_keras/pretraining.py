@@ -143,9 +143,8 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         )
     chief = _is_chief(strategy)
     os.makedirs(output_dir, exist_ok=True)
-    config_path = _check_run_config(
-        output_dir, _run_config(backbone_kwargs, sequence_length, tokenizer.vocabulary_size())
-    )
+    run_config = _run_config(backbone_kwargs, sequence_length, tokenizer.vocabulary_size())
+    config_path = _check_run_config(output_dir, run_config)
 
     def dataset_fn(input_context):
         from convbert_keras.data.corpus import pretraining_dataset
@@ -208,7 +207,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         checkpoint.restore(latest).assert_existing_objects_matched()
     if chief:
         with open(config_path, "w", encoding="utf-8") as f:
-            json.dump(_run_config(backbone_kwargs, sequence_length, tokenizer.vocabulary_size()), f, indent=2)
+            json.dump(run_config, f, indent=2)
     step = int(optimizer.iterations.numpy())
     if latest and verbose:
         print(f"Resuming from {latest} at step {step}.")

@@ -9,18 +9,14 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.data.tables import read_labelled_file
 from convbert_keras.optimizers import ConvBertAdamW
 from convbert_keras.optimizers import layer_multiplier
+from test_pretraining import TINY
+from test_pretraining import VOCAB
 
-VOCAB = os.path.join(FIXTURES, "tiny", "vocab.txt")
-TINY = dict(
-    vocabulary_size=64, num_layers=2, num_heads=4, hidden_dim=32, embedding_dim=16,
-    intermediate_dim=64, max_sequence_length=32,
-)
 
 
 def test_layer_multipliers_decay_towards_the_embeddings():

@@ -12,20 +12,15 @@ import time
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from test_pretraining import SENTENCES
+from test_pretraining import TINY
+from test_pretraining import VOCAB
 
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-VOCAB = os.path.join(FIXTURES, "tiny", "vocab.txt")
-TINY = dict(
-    vocabulary_size=64, num_layers=2, num_heads=4, hidden_dim=32, embedding_dim=16,
-    intermediate_dim=64, max_sequence_length=16,
-)
-SENTENCES = [
-    "the movie was good.", "the plot was bad!", "a great film and a funny story.",
-    "the actor was boring?", "hello world.", "it was a good movie and a bad plot.",
-]
+# The tiny model at length 16, on the same sentences as the in-process tests.
+TINY = dict(TINY, max_sequence_length=16)
 
 
 def environment():
