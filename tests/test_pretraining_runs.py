@@ -62,9 +62,16 @@ def test_killed_run_resumes_where_its_checkpoint_left_off(tmp_path):
     command = pretrain_command(corpus, config, tmp_path / "killed")
     process = subprocess.Popen(command, env=environment(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+    # The state file names a checkpoint only once it is complete; the .index
+    # file alone can appear before (a kill then leaves nothing to resume).
+    state = tmp_path / "killed" / "checkpoints" / "checkpoint"
     checkpoint = tmp_path / "killed" / "checkpoints" / "ckpt-10.index"
+
+    def saved():
+        return state.exists() and "ckpt-10" in state.read_text()
+
     deadline = time.time() + 300
-    while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
+    while not saved() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
