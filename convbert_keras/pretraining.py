@@ -8,6 +8,7 @@ import tempfile
 import time
 
 import keras
+import numpy as np
 
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.pretrainer import ConvBertPretrainer
@@ -53,20 +54,48 @@ def _is_chief(strategy):
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-class _CheckpointEveryEpoch(keras.callbacks.Callback):
-    """Saves after every "epoch" (= `checkpoint_every` steps) and logs the
-    learning rate, so that TensorBoard shows it."""
+def read_learning_curve(output_dir):
+    """The learning curve of a pretraining run: one record per checkpoint
+    interval (`step`, the interval's mean losses and metrics, the learning
+    rate), in step order; `[]` before the first interval."""
+    path = os.path.join(output_dir, "learning_curve.json")
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
-    def __init__(self, manager):
+
+def _record_learning_curve(output_dir, record):
+    # Keyed by step: an interval recomputed after a kill replaces its
+    # first record instead of doubling it.
+    curve = [r for r in read_learning_curve(output_dir) if r["step"] != record["step"]]
+    curve = sorted(curve + [record], key=lambda r: r["step"])
+    path = os.path.join(output_dir, "learning_curve.json")
+    with open(path + ".partial", "w", encoding="utf-8") as f:
+        json.dump(curve, f, indent=1)
+    os.replace(path + ".partial", path)
+
+
+class _CheckpointEveryEpoch(keras.callbacks.Callback):
+    """Saves after every "epoch" (= `checkpoint_every` steps), logs the
+    learning rate, so that TensorBoard shows it, and (on the chief) adds
+    the interval to `learning_curve.json`."""
+
+    def __init__(self, manager, curve_dir=None):
         super().__init__()
         self.manager = manager
+        self.curve_dir = curve_dir
 
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer
         step = int(optimizer.iterations.numpy())
-        if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-            logs["step"] = step
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        logs["step"] = step
+        if self.curve_dir is not None:
+            _record_learning_curve(
+                self.curve_dir, {k: float(np.ravel(v)[0]) for k, v in logs.items()} | {"step": step}
+            )
         self.manager.save(checkpoint_number=step)
 
 
@@ -95,7 +124,7 @@ def _check_run_config(output_dir, config):
 def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
              batch_size=32, sequence_length=128, learning_rate=5e-4, warmup_steps=None,
              checkpoint_every=100, generator_size=0.25, mixed_precision=None,
-             strategy=None, seed=0, verbose=1):
+             strategy=None, seed=0, objective="rtd", sampling_temperature=1.0, verbose=1):
     """Pretrains a ConvBERT discriminator with replaced-token detection.
 
     Args:
@@ -104,7 +133,8 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         tokenizer: a `ConvBertTokenizer` whose vocabulary the model embeds.
         backbone_kwargs: `ConvBertBackbone` arguments of the discriminator.
         output_dir: run folder: `checkpoints/` (resumed from when present),
-            `logs/` (TensorBoard), `run_config.json`, and at the end
+            `logs/` (TensorBoard), `learning_curve.json` (every interval's
+            metrics: `read_learning_curve`), `run_config.json`, and at the end
             `preset/`, the discriminator and tokenizer as a keras-hub preset.
         total_steps: int. Training steps (rounded up to whole
             `checkpoint_every` intervals).
@@ -118,9 +148,15 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
             `"mixed_bfloat16"`: the models' dtype policy.
         strategy: a `tf.distribute` strategy (`make_strategy`).
         seed: int. Seeds the initial weights, data order and masking.
+        objective: `"rtd"` (replaced-token detection) or `"mlm"` (masked
+            LM on the same model: the control; see `ConvBertPretrainer`).
+        sampling_temperature: float. Temperature of the generator's
+            samples (`ConvBertPretrainer`).
 
     Returns: a dict: `discriminator` (the trained backbone), `metrics` (of
-    the last interval), `history`, `steps`, `steps_run`, `steps_per_second`.
+    the last interval, also when the run had finished before this call),
+    `history` (of the intervals this call trained), `steps`, `steps_run`,
+    `steps_per_second`.
     """
     import tensorflow as tf
 
@@ -175,7 +211,8 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         pretrainer = ConvBertPretrainer(
             discriminator, mask_token_id=tokenizer.mask_token_id,
             special_token_ids=[tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id],
-            generator_size=generator_size, seed=seed, dtype=dtype,
+            generator_size=generator_size, seed=seed, objective=objective,
+            sampling_temperature=sampling_temperature, dtype=dtype,
         )
         schedule = WarmupLinearDecay(
             learning_rate, total_steps // 10 if warmup_steps is None else warmup_steps, total_steps
@@ -217,7 +254,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
     dataset = strategy.distribute_datasets_from_function(
         lambda context: dataset_fn(context).skip(step)
     )
-    callbacks = [_CheckpointEveryEpoch(manager)]
+    callbacks = [_CheckpointEveryEpoch(manager, output_dir if chief else None)]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
     start = time.time()
@@ -235,6 +272,10 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
     else:
         shutil.rmtree(write_dir, ignore_errors=True)
     final = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
+    if not final and chief:
+        # A finished run trains no further interval: report its last one.
+        curve = read_learning_curve(output_dir)
+        final = curve[-1] if curve else {}
     return {
         "discriminator": discriminator,
         "metrics": final,

@@ -12,8 +12,10 @@ Your own files (CSV, TSV or JSONL; columns named on the command line):
 CoNLL-style NER files (word ... tag per line):
     .venv/bin/python scripts/finetune.py --train-conll train.txt --validation-conll dev.txt ...
 
-The best epoch's model is written to <output>/preset; results.json holds the
-official metrics of every epoch. Run the same command again to resume.
+The best epoch (by the validation set) is written to <output>/preset;
+results.json holds the official metrics of every epoch and, with --test /
+--test-conll (or a named task with a test split: rotten_tomatoes), that model's
+test scores, computed once at the end. Run the same command again to resume.
 """
 
 import os
@@ -37,14 +39,16 @@ def build_parser():
     data.add_argument("--task", help=f"one of: {', '.join(TASKS)}")
     data.add_argument("--data-dir", help="TensorFlow Datasets data directory")
     data.add_argument("--train", help="training file (.csv, .tsv or .jsonl)")
-    data.add_argument("--validation", help="validation file, same columns")
+    data.add_argument("--validation", help="validation file, same columns (chooses the best epoch)")
+    data.add_argument("--test", help="test file, same columns: scored once, with the chosen model")
     data.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="default: from the extension")
     data.add_argument("--text-columns", nargs="+", help="one column, or two for sentence pairs")
     data.add_argument("--label-column", default="label")
     data.add_argument("--labels", nargs="+", help="the label values, in id order (omit for regression)")
     data.add_argument("--train-conll", help="CoNLL-style NER training file")
     data.add_argument("--validation-conll", help="CoNLL-style NER validation file")
-    data.add_argument("--max-train-examples", type=int)
+    data.add_argument("--test-conll", help="CoNLL-style NER test file")
+    data.add_argument("--max-train-examples", type=int, help="a random sample (under --seed) of the named data")
     data.add_argument("--max-eval-examples", type=int)
     model = parser.add_argument_group("model (one of)")
     model.add_argument("--preset", help="preset directory (pretrained or converted)")
@@ -61,6 +65,8 @@ def build_parser():
     run.add_argument("--warmup-fraction", type=float, default=0.1)
     run.add_argument("--sequence-length", type=int, default=128)
     run.add_argument("--patience", type=int, help="stop after this many epochs without improvement")
+    run.add_argument("--pooling", choices=["cls", "mean"], default="cls",
+                     help="a text classifier's summary of the sequence")
     run.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -75,15 +81,19 @@ def load_data(args, parser):
         parser.error("give exactly one of --task, --train/--validation or --train-conll/--validation-conll")
     limits = dict(max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples)
     if args.task:
-        return finetuning.named_data(args.task, args.data_dir, **limits)
+        return finetuning.named_data(args.task, args.data_dir, seed=args.seed, **limits)
     if args.train_conll:
         if not args.validation_conll:
             parser.error("--train-conll needs --validation-conll")
-        return finetuning.conll_data(read_conll(args.train_conll), read_conll(args.validation_conll))
+        return finetuning.conll_data(
+            read_conll(args.train_conll), read_conll(args.validation_conll),
+            test_sentences=read_conll(args.test_conll) if args.test_conll else None,
+        )
     if not (args.train and args.validation and args.text_columns):
         parser.error("local files need --train, --validation and --text-columns")
     return finetuning.table_data(
-        args.train, args.validation, args.text_columns, args.label_column, args.labels, args.format
+        args.train, args.validation, args.text_columns, args.label_column, args.labels, args.format,
+        test=args.test,
     )
 
 
@@ -102,11 +112,11 @@ def main(argv=None):
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
             layer_decay=args.layer_decay, weight_decay=args.weight_decay,
             warmup_fraction=args.warmup_fraction, sequence_length=args.sequence_length,
-            patience=args.patience, seed=args.seed,
+            patience=args.patience, seed=args.seed, pooling=args.pooling,
         )
     except (ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")
-    print(json.dumps(results["best"], indent=2))
+    print(json.dumps({"best": results["best"], "test": results.get("test")}, indent=2))
     print(f"best model: {args.output}/preset", file=sys.stderr)
 
 

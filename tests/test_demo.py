@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 
 from convbert_keras.demo import run_demo
@@ -9,18 +10,32 @@ from convbert_keras.demo import run_demo
 pytestmark = pytest.mark.slow
 
 
-def test_main_job_pretrains_finetunes_exports_and_serves(tmp_path):
+def test_main_job_compares_exports_and_serves_what_the_model_predicts(tmp_path):
+    from convbert_keras.export.tf_serving import load_task
+
     lines = []
-    scores = run_demo(
-        work_dir=str(tmp_path / "runs"), export_dir=str(tmp_path / "saved_models"),
-        pretrain_steps=8, epochs=1, max_train_examples=256, max_eval_examples=128,
-        log=lines.append,
-    )
-    assert set(scores) == {"accuracy", "f1"} and 0 <= scores["accuracy"] <= 1
-    assert os.path.isfile(tmp_path / "saved_models" / "convbert_sentiment" / "1" / "saved_model.pb")
+    settings = dict(work_dir=str(tmp_path / "runs"), export_dir=str(tmp_path / "saved_models"),
+                    labels=64, pretrain_steps=8, epochs=1, examples=4, max_eval_examples=128)
+    result = run_demo(**settings, log=lines.append)
+    assert set(result["test"]) == {"convbert_rtd", "scratch", "bag_of_words"}
+    for scores in result["test"].values():
+        assert set(scores) == {"accuracy", "f1"}
+    served = result["served"]
+    assert served["version_dir"].endswith(os.path.join("convbert_sentiment", "1"))
     assert "convbert_sentiment" in (tmp_path / "saved_models" / "models.config").read_text()
-    served = [line for line in lines if line.strip().startswith(("fresh", "rotten"))]
-    assert len(served) == 4  # the export answered every example sentence
+    # The server answers what the Keras model predicts, for held-out texts.
+    classifier = load_task(str(tmp_path / "runs" / "seed_0" / "convbert_rtd" / "finetune" / "preset"))
+    logits = classifier.predict(served["texts"], verbose=0)
+    expected = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
+    assert served["labels"] == [["rotten", "fresh"][i] for i in expected.argmax(-1)]
+    shown = [line for line in lines if "(right, truth" in line or "(WRONG, truth" in line]
+    assert len(shown) == 4
     assert [line.split()[0] for line in lines if line[:2] in ("1/", "2/", "3/", "4/", "5/")] == [
         "1/5", "2/5", "3/5", "4/5", "5/5"
     ]
+    # Run again: the finished runs are reused, the export gets a new version.
+    again = run_demo(**settings, log=lines.append)
+    assert again["test"] == result["test"]
+    assert again["served"]["version_dir"].endswith(os.path.join("convbert_sentiment", "2"))
+    assert sum("reusing" in line for line in lines) == 3

@@ -143,7 +143,7 @@ def test_every_task_runs_end_to_end_under_mock_data(tmp_path, tiny_preset, task)
 @pytest.mark.slow
 def test_finetune_script_on_local_files(tmp_path, tiny_preset):
     rows = [("the movie was good", "pos"), ("the plot was bad", "neg")] * 32
-    for name in ("train", "dev"):
+    for name in ("train", "dev", "test"):
         with open(tmp_path / f"{name}.jsonl", "w", encoding="utf-8") as f:
             for text, label in rows:
                 f.write(json.dumps({"review": text, "sentiment": label}) + "\n")
@@ -152,7 +152,8 @@ def test_finetune_script_on_local_files(tmp_path, tiny_preset):
     def command(labels, output):
         return [
             sys.executable, script, "--train", str(tmp_path / "train.jsonl"),
-            "--validation", str(tmp_path / "dev.jsonl"), "--text-columns", "review",
+            "--validation", str(tmp_path / "dev.jsonl"), "--test", str(tmp_path / "test.jsonl"),
+            "--text-columns", "review",
             "--label-column", "sentiment", "--labels", *labels, "--preset", tiny_preset,
             "--output", str(tmp_path / output), "--epochs", "4", "--batch-size", "8",
             "--learning-rate", "5e-3", "--sequence-length", "16",
@@ -161,9 +162,11 @@ def test_finetune_script_on_local_files(tmp_path, tiny_preset):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(command(["neg", "pos"], "run"), capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    best = json.loads(result.stdout[result.stdout.index("{"):])
+    printed = json.loads(result.stdout[result.stdout.index("{"):])
+    best = printed["best"]
     assert best["validation"]["accuracy"] == 1.0
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert printed["test"] == saved["test"] and saved["test"]["test"]["accuracy"] == 1.0
     assert [e["epoch"] for e in saved["epochs"]] == list(range(1, 5))
     assert saved["best"]["epoch"] == best["epoch"]
     bad = subprocess.run(command(["neg"], "bad"), capture_output=True, text=True, env=env)
@@ -184,3 +187,24 @@ def test_early_stopping_and_results_json(tmp_path, tiny_preset):
     assert 2 <= len(results["epochs"]) < 8
     best = results["best"]
     assert best["score"] == max(e["validation"]["accuracy"] for e in results["epochs"])
+
+
+def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
+    from convbert_keras.export.tf_serving import load_task
+    from convbert_keras.finetuning import FinetuneData, evaluate_task, finetune
+
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(["the", "movie", "plot", "good", "bad"], 4)) for _ in range(48)]
+    labels = np.array(["good" in t for t in texts], "int32")
+    data = FinetuneData("classification", (texts[:32], labels[:32]),
+                        {"validation": (texts[32:40], labels[32:40])}, 2, ("accuracy",),
+                        test={"test": (texts[40:], labels[40:])})
+    results = finetune(data, str(tmp_path / "run"), preset=tiny_preset, epochs=3, batch_size=8,
+                       learning_rate=5e-3, sequence_length=16, verbose=0, jit_compile=False)
+    # Every epoch reports validation only; the test appears once, for the
+    # model kept as the best epoch.
+    assert all(set(e) == {"epoch", "loss", "validation"} for e in results["epochs"])
+    chosen = load_task(str(tmp_path / "run" / "preset"))
+    expected = evaluate_task(chosen, data._replace(validation=data.test))
+    assert results["test"] == expected
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["test"] == expected

@@ -218,3 +218,86 @@ def test_pretrain_with_mixed_precision_keeps_the_global_policy(tmp_path):
     assert result["discriminator"].dtype_policy.name == "mixed_bfloat16"
     assert np.isfinite(result["history"]["loss"]).all()
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_discriminator_sees_the_sampled_tokens_and_labels_exactly_the_changes():
+    model = pretrainer(sampling_temperature=1e-4)
+    x = batch()
+    out = {k: np.asarray(v) for k, v in model(x).items()}
+    corrupted, weights, positions = out["corrupted_ids"], out["mask_weights"], out["mask_positions"]
+    # Near zero temperature the Gumbel sample is the generator's argmax.
+    argmax = out["generator_logits"].argmax(-1)
+    rows = np.arange(len(corrupted))[:, None]
+    np.testing.assert_array_equal(corrupted[rows, positions][weights == 1], argmax[weights == 1])
+    untouched = np.ones_like(corrupted, bool)
+    untouched[np.broadcast_to(rows, positions.shape)[weights == 1], positions[weights == 1]] = False
+    np.testing.assert_array_equal(corrupted[untouched], x["token_ids"][untouched])
+    np.testing.assert_array_equal(out["replaced"], corrupted != x["token_ids"])
+    with pytest.raises(ValueError, match="`sampling_temperature` must be positive"):
+        pretrainer(sampling_temperature=0)
+
+
+def test_high_temperature_samples_spread_over_the_vocabulary():
+    x = batch()
+    sampled = {}
+    for temperature in (1.0, 1e4):
+        out = pretrainer(sampling_temperature=temperature)(x)
+        weights = np.asarray(out["mask_weights"]) == 1
+        ids = np.take_along_axis(np.asarray(out["corrupted_ids"]), np.asarray(out["mask_positions"]), 1)
+        sampled[temperature] = ids[weights]
+    # At 10^4 the softmax is flat: about all 64 ids among ~190 draws.
+    assert len(set(sampled[1e4])) > 55
+
+
+def test_learning_curve_metrics_are_the_ones_they_claim(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    model = pretrainer()
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    x = batch()
+    out = {k: np.asarray(v) for k, v in model(x).items()}
+    metrics = {k: float(v) for k, v in model.compute_metrics(x, None, out).items()}
+    real = x["padding_mask"] == 1
+    replaced = out["replaced"][real]
+    share = replaced.mean()
+    # The loss of the best constant guess: the binary entropy of the share.
+    entropy = -share * np.log(share) - (1 - share) * np.log(1 - share)
+    assert metrics["rtd_base_rate_loss"] == pytest.approx(entropy, rel=1e-5)
+    probability = 1 / (1 + np.exp(-out["discriminator_logits"][real]))
+    # Keras' AUC interpolates over 200 thresholds.
+    assert metrics["replaced_auc"] == pytest.approx(roc_auc_score(replaced, probability), abs=0.02)
+
+
+def test_masked_lm_objective_trains_the_model_itself_without_a_generator():
+    model = pretrainer(objective="mlm")
+    assert model.generator is None
+    out = model(batch())
+    assert set(out) == {"generator_logits", "mask_positions", "mask_weights", "original_ids",
+                        "padding_mask"}
+    model.compile(optimizer=keras.optimizers.AdamW(2e-3))
+    history = model.fit(batch(), batch_size=16, epochs=4, verbose=0).history
+    assert set(history) == {"loss", "mlm_loss", "generator_accuracy"}
+    assert history["mlm_loss"][-1] < history["mlm_loss"][0]
+    variables = {id(v) for v in model.trainable_variables}
+    assert variables == {id(v) for v in model.discriminator.trainable_variables} | {
+        id(v) for v in model.generator_head.trainable_variables
+    }
+    clone = ConvBertPretrainer.from_config(model.get_config())
+    assert clone.objective == "mlm" and clone.generator is None
+    with pytest.raises(ValueError, match="`objective` must be one of"):
+        pretrainer(objective="clm")
+
+
+def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_it(tmp_path):
+    from convbert_keras.pretraining import read_learning_curve
+
+    first = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
+    curve = read_learning_curve(tmp_path / "run")
+    assert [r["step"] for r in curve] == [2, 4, 6]
+    for key in ("rtd_loss", "rtd_base_rate_loss", "replaced_auc", "replaced_recall",
+                "replaced_precision", "generator_accuracy", "learning_rate"):
+        assert [r[key] for r in curve] == pytest.approx(first["history"][key])
+    # Run again: nothing left to train; the last interval is still reported.
+    again = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
+    assert again["steps_run"] == 0 and again["metrics"] == curve[-1]
+    assert [r["step"] for r in read_learning_curve(tmp_path / "run")] == [2, 4, 6]

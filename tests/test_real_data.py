@@ -155,3 +155,26 @@ def test_question_answerer_learns_answer_spans_in_wikipedia_paragraphs():
     # Seeded; this run gives about 0.94.
     assert np.mean(exact) > majority + 0.15
     assert np.mean(answerable) > 0.5
+
+
+def test_rotten_tomatoes_test_split_holds_out_half_the_validation_movies():
+    from convbert_keras.data import load_rotten_tomatoes_splits
+    from convbert_keras.finetuning import named_data
+
+    (train_x, _), (val_x, _) = load_rotten_tomatoes()
+    splits = load_rotten_tomatoes_splits()
+    assert splits["train"][0] == train_x
+    held_out = splits["validation"][0] + splits["test"][0]
+    assert sorted(held_out) == sorted(val_x)
+    assert 0.4 < len(splits["test"][0]) / len(val_x) < 0.6
+    # The buckets are whole movies: no snippet text of a test movie is in
+    # the training split (the corpus repeats no snippet across movies).
+    assert not set(splits["test"][0]) & set(train_x)
+    with pytest.raises(ValueError, match="must leave movies to train on"):
+        load_rotten_tomatoes_splits(0.5, 0.5)
+
+    a, b, c = (named_data("rotten_tomatoes", max_train_examples=1000, seed=s) for s in (0, 0, 1))
+    assert a.train[0] == b.train[0] and a.train[0] != c.train[0]
+    assert len(a.train[0]) == 1000 and set(a.train[0]) <= set(train_x)
+    assert a.test["test"][0] == splits["test"][0]
+    assert a.validation["validation"][0] == splits["validation"][0]

@@ -6,6 +6,7 @@ from convbert_keras.data.conll import tag_vocabulary
 from convbert_keras.data.package_data import PACKAGE_DATA
 from convbert_keras.data.package_data import fetch
 from convbert_keras.data.rotten_tomatoes import load_rotten_tomatoes
+from convbert_keras.data.rotten_tomatoes import load_rotten_tomatoes_splits
 from convbert_keras.data.wikipedia import load_wikipedia_sample
 from convbert_keras.data.wikipedia import read_wikipedia_dump
 
@@ -13,6 +14,7 @@ __all__ = [
     "PACKAGE_DATA",
     "fetch",
     "load_rotten_tomatoes",
+    "load_rotten_tomatoes_splits",
     "load_wikipedia_sample",
     "load_wnut16",
     "read_conll",

@@ -8,6 +8,48 @@ from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 
 
+POOLINGS = ("cls", "mean")
+
+
+@keras.saving.register_keras_serializable(package="convbert_keras")
+class MaskedMeanPooling(keras.layers.Layer):
+    """The mean of a sequence over its real (unpadded) positions.
+
+    Inputs: `sequence` `(batch, length, width)` and `padding_mask`
+    `(batch, length)` (1 for tokens, 0 for padding).
+    Output: `(batch, width)`. A row without tokens gives zeros.
+
+    Example:
+    ```python
+    pooled = MaskedMeanPooling()(np.ones((2, 4, 8)), np.array([[1, 1, 0, 0]] * 2))
+    ```
+    """
+
+    def call(self, sequence, padding_mask):
+        mask = keras.ops.cast(padding_mask, sequence.dtype)[..., None]
+        total = keras.ops.sum(sequence * mask, axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1)
+
+
+def pool_sequence(backbone, inputs, pooling):
+    """The backbone's summary of each sequence: the `[CLS]` state
+    (`"cls"`, the reference head) or the mean over real tokens (`"mean"`).
+
+    Pretraining trains every position, but replaced-token detection never
+    asks anything of `[CLS]` beyond "not replaced": after a short
+    pretraining its state barely depends on the text, while the mean of
+    the token states carries what pretraining learned from the first
+    fine-tuning step on."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {pooling!r}")
+    outputs = backbone(inputs)
+    if pooling == "cls":
+        return outputs["pooled_output"]
+    return MaskedMeanPooling(dtype=backbone.dtype_policy, name="mean_pooling")(
+        outputs["sequence_output"], inputs["padding_mask"]
+    )
+
+
 def logits_dtype(policy):
     """Logits stay float32 under mixed precision, for a stable loss."""
     return "float32" if policy.compute_dtype != "float32" else policy

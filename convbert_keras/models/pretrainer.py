@@ -11,6 +11,8 @@ from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import logits_dense
 from convbert_keras.models.heads import tied_masked_lm_head
 
+OBJECTIVES = ("rtd", "mlm")
+
 # Arguments of a discriminator config that a generator takes over unchanged.
 _SHARED_ARGUMENTS = (
     "vocabulary_size", "num_layers", "embedding_dim", "head_ratio", "conv_kernel_size",
@@ -66,11 +68,21 @@ class ConvBertPretrainer(keras.Model):
             `ceil(mask_rate * max_sequence_length)`).
         rtd_weight: float. Weight of the discriminator loss.
         seed: int. Seed of the masking and sampling.
+        objective: `"rtd"` (replaced-token detection, the paper's) or
+            `"mlm"`: BERT's masked-LM objective on `discriminator` itself
+            (the same masking and tied head, no generator), the control
+            that shows what replaced-token detection adds.
+        sampling_temperature: float. Replacements are sampled from
+            `softmax(generator logits / sampling_temperature)` (ELECTRA's
+            `temperature`, 1 in the paper); above 1 they are more varied
+            and easier to detect.
 
     Inputs: `{"token_ids", "segment_ids", "padding_mask"}` `(batch, length)`.
     Outputs: a dict with the generator logits at the masked positions
     `(batch, max_predictions, vocabulary_size)`, the discriminator logits
-    `(batch, length)` and the labels drawn for the step.
+    `(batch, length)`, the discriminator's input `corrupted_ids` and the
+    labels drawn for the step (under
+    `objective="mlm"`, the masked-LM logits and their labels only).
 
     Example:
     ```python
@@ -85,14 +97,22 @@ class ConvBertPretrainer(keras.Model):
 
     def __init__(self, discriminator, mask_token_id, special_token_ids, generator=None,
                  generator_size=0.25, mask_rate=0.15, mask_token_rate=0.85,
-                 max_predictions=None, rtd_weight=50.0, seed=None, **kwargs):
+                 max_predictions=None, rtd_weight=50.0, seed=None, objective="rtd",
+                 sampling_temperature=1.0, **kwargs):
         super().__init__(**kwargs)
+        if sampling_temperature <= 0:
+            raise ValueError(f"`sampling_temperature` must be positive. Received: {sampling_temperature}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"`objective` must be one of {OBJECTIVES}. Received: {objective!r}")
         if not 0 < mask_rate < 1 or not 0 <= mask_token_rate <= 1:
             raise ValueError(
                 f"`mask_rate` must be in (0, 1) and `mask_token_rate` in [0, 1]. "
                 f"Received: {mask_rate}, {mask_token_rate}"
             )
-        if generator is None:
+        if objective == "mlm":
+            if generator is not None:
+                raise ValueError("`objective='mlm'` trains no generator; pass `generator=None`.")
+        elif generator is None:
             generator = ConvBertBackbone(
                 **generator_config(discriminator.get_config(), generator_size),
                 shared_embeddings=discriminator,
@@ -107,14 +127,16 @@ class ConvBertPretrainer(keras.Model):
         self.discriminator = discriminator
         self.generator = generator
         policy = discriminator.dtype_policy
+        self.objective = objective
         self.generator_head = tied_masked_lm_head(discriminator, "generator_head")
-        # ELECTRA's discriminator head: Dense(hidden) + GELU, then one logit.
-        self.discriminator_dense = keras.layers.Dense(
-            discriminator.hidden_dim, activation=gelu_exact,
-            kernel_initializer=convbert_kernel_initializer(), dtype=policy,
-            name="discriminator_dense",
-        )
-        self.discriminator_logits = logits_dense(1, policy, name="discriminator_logits")
+        if objective == "rtd":
+            # ELECTRA's discriminator head: Dense(hidden) + GELU, then one logit.
+            self.discriminator_dense = keras.layers.Dense(
+                discriminator.hidden_dim, activation=gelu_exact,
+                kernel_initializer=convbert_kernel_initializer(), dtype=policy,
+                name="discriminator_dense",
+            )
+            self.discriminator_logits = logits_dense(1, policy, name="discriminator_logits")
         self.seed_generator = keras.random.SeedGenerator(seed, name="masking_seed")
 
         self.mask_token_id = int(mask_token_id)
@@ -126,14 +148,24 @@ class ConvBertPretrainer(keras.Model):
             mask_rate * discriminator.max_sequence_length
         )
         self.rtd_weight = rtd_weight
+        self.sampling_temperature = sampling_temperature
         self.seed = seed
 
         self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss")
-        self.rtd_loss_tracker = keras.metrics.Mean(name="rtd_loss")
         self.generator_accuracy = keras.metrics.Mean(name="generator_accuracy")
+        if objective == "mlm":
+            return
+        self.rtd_loss_tracker = keras.metrics.Mean(name="rtd_loss")
         self.discriminator_accuracy = keras.metrics.Mean(name="discriminator_accuracy")
         self.replaced_precision = keras.metrics.Precision(name="replaced_precision")
         self.replaced_recall = keras.metrics.Recall(name="replaced_recall")
+        # Precision and recall at 0.5 stay near 0 while replaced tokens are
+        # a minority even when the discriminator ranks them well; the AUC
+        # (ELECTRA's `disc_auc`) and the loss of the best constant guess
+        # (the binary entropy of the replaced share) show whether it
+        # separates them at all.
+        self.replaced_auc = keras.metrics.AUC(name="replaced_auc")
+        self.base_rate_loss = keras.metrics.Mean(name="rtd_base_rate_loss")
 
     def _seeds(self):
         import tensorflow as tf
@@ -181,6 +213,18 @@ class ConvBertPretrainer(keras.Model):
         padding_mask = inputs["padding_mask"]
         seeds = self._seeds()
         positions, weights, original, masked_ids = self.mask(token_ids, padding_mask, seeds)
+        masked_lm = {
+            "mask_positions": positions,
+            "mask_weights": weights,
+            "original_ids": original,
+            "padding_mask": ops.cast(padding_mask, "int32"),
+        }
+        if self.objective == "mlm":
+            sequence = self.discriminator(
+                {**inputs, "token_ids": masked_ids}, training=training
+            )["sequence_output"]
+            logits = ops.cast(self.generator_head(sequence, positions), "float32")
+            return {"generator_logits": logits, **masked_lm}
         generator_sequence = self.generator(
             {**inputs, "token_ids": masked_ids}, training=training
         )["sequence_output"]
@@ -190,9 +234,8 @@ class ConvBertPretrainer(keras.Model):
         # Gumbel-max sampling from the generator's softmax; no gradient
         # flows through the sample.
         noise = -ops.log(-ops.log(hash_uniform(tf.shape(generator_logits), seeds[2])))
-        sampled = ops.cast(
-            ops.argmax(ops.stop_gradient(generator_logits) + noise, axis=-1), "int32"
-        )
+        scaled = ops.stop_gradient(generator_logits) / self.sampling_temperature
+        sampled = ops.cast(ops.argmax(scaled + noise, axis=-1), "int32")
         corrupted = self._scatter(token_ids, positions, weights, sampled)
         discriminator_sequence = self.discriminator(
             {**inputs, "token_ids": corrupted}, training=training
@@ -203,11 +246,9 @@ class ConvBertPretrainer(keras.Model):
         return {
             "generator_logits": generator_logits,
             "discriminator_logits": ops.cast(discriminator_logits, "float32"),
-            "mask_positions": positions,
-            "mask_weights": weights,
-            "original_ids": original,
+            "corrupted_ids": corrupted,
             "replaced": ops.cast(corrupted != token_ids, "int32"),
-            "padding_mask": ops.cast(padding_mask, "int32"),
+            **masked_lm,
         }
 
     def _pretraining_losses(self, outputs):
@@ -216,6 +257,8 @@ class ConvBertPretrainer(keras.Model):
             outputs["original_ids"], outputs["generator_logits"], from_logits=True
         )
         mlm = ops.sum(mlm * mask_weights) / ops.maximum(ops.sum(mask_weights), 1.0)
+        if self.objective == "mlm":
+            return mlm, 0.0
         real = ops.cast(outputs["padding_mask"], "float32")
         rtd = keras.losses.binary_crossentropy(
             ops.cast(outputs["replaced"], "float32")[..., None],
@@ -232,20 +275,13 @@ class ConvBertPretrainer(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         mlm, rtd = self._pretraining_losses(y_pred)
         self.mlm_loss_tracker.update_state(mlm)
-        self.rtd_loss_tracker.update_state(rtd)
         mask_weights = ops.cast(y_pred["mask_weights"], "float32")
         predicted = ops.cast(ops.argmax(y_pred["generator_logits"], axis=-1), "int32")
         self.generator_accuracy.update_state(
             ops.cast(predicted == y_pred["original_ids"], "float32"), sample_weight=mask_weights
         )
-        real = ops.cast(y_pred["padding_mask"], "float32")
-        replaced = y_pred["replaced"]
-        guess = ops.cast(y_pred["discriminator_logits"] > 0, "int32")
-        self.discriminator_accuracy.update_state(
-            ops.cast(guess == replaced, "float32"), sample_weight=real
-        )
-        self.replaced_precision.update_state(replaced, guess, sample_weight=real)
-        self.replaced_recall.update_state(replaced, guess, sample_weight=real)
+        if self.objective == "rtd":
+            self._update_discriminator_metrics(y_pred, rtd)
         results = self.get_metrics_result()
         import tensorflow as tf
 
@@ -254,6 +290,23 @@ class ConvBertPretrainer(keras.Model):
             # scalar lacks.
             results = {k: ops.reshape(v, (1,)) for k, v in results.items()}
         return results
+
+    def _update_discriminator_metrics(self, y_pred, rtd):
+        self.rtd_loss_tracker.update_state(rtd)
+        real = ops.cast(y_pred["padding_mask"], "float32")
+        replaced = y_pred["replaced"]
+        guess = ops.cast(y_pred["discriminator_logits"] > 0, "int32")
+        self.discriminator_accuracy.update_state(
+            ops.cast(guess == replaced, "float32"), sample_weight=real
+        )
+        self.replaced_precision.update_state(replaced, guess, sample_weight=real)
+        self.replaced_recall.update_state(replaced, guess, sample_weight=real)
+        self.replaced_auc.update_state(
+            replaced, ops.sigmoid(y_pred["discriminator_logits"]), sample_weight=real
+        )
+        share = ops.sum(ops.cast(replaced, "float32") * real) / ops.maximum(ops.sum(real), 1.0)
+        share = ops.clip(share, 1e-7, 1 - 1e-7)
+        self.base_rate_loss.update_state(-share * ops.log(share) - (1 - share) * ops.log(1 - share))
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras (3.15) builds a model under a strategy by MEAN-reducing its
@@ -274,7 +327,7 @@ class ConvBertPretrainer(keras.Model):
         config.update(
             {
                 "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-                "generator_config": self.generator.get_config(),
+                "generator_config": self.generator.get_config() if self.generator else None,
                 "mask_token_id": self.mask_token_id,
                 "special_token_ids": self.special_token_ids,
                 "generator_size": self.generator_size,
@@ -283,6 +336,8 @@ class ConvBertPretrainer(keras.Model):
                 "max_predictions": self.max_predictions,
                 "rtd_weight": self.rtd_weight,
                 "seed": self.seed,
+                "objective": self.objective,
+                "sampling_temperature": self.sampling_temperature,
             }
         )
         return config
@@ -291,7 +346,8 @@ class ConvBertPretrainer(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         discriminator = keras.saving.deserialize_keras_object(config.pop("discriminator"))
-        generator = ConvBertBackbone(
-            **config.pop("generator_config"), shared_embeddings=discriminator
+        generator_kwargs = config.pop("generator_config")
+        generator = generator_kwargs and ConvBertBackbone(
+            **generator_kwargs, shared_embeddings=discriminator
         )
         return cls(discriminator, generator=generator, **config)

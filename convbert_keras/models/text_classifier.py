@@ -2,6 +2,7 @@ import keras
 from keras_hub.models import TextClassifier
 
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.heads import pool_sequence
 from convbert_keras.models.heads import pooled_head_layers
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.text_classifier_preprocessor import (
@@ -14,7 +15,9 @@ class ConvBertTextClassifier(TextClassifier):
     """Sequence classification (or regression) on top of a ConvBERT.
 
     The head of the reference implementation: the `[CLS]` state, dropout,
-    `Dense(hidden_dim)`, exact GELU, dropout, `Dense(num_classes)`. With
+    `Dense(hidden_dim)`, exact GELU, dropout, `Dense(num_classes)`; or,
+    with `pooling="mean"`, the same head on the mean of the token states
+    (better after a short pretraining, whose `[CLS]` state carries little). With
     `num_classes=1` it is a regressor (e.g. STS-B) trained with mean squared
     error. Compiles with XLA (`jit_compile=True`) by default; tokenization
     stays in the preprocessor, outside the compiled step.
@@ -26,6 +29,7 @@ class ConvBertTextClassifier(TextClassifier):
             (then the model takes token ids).
         activation: activation of the logits; `None` gives logits.
         dropout: float. Dropout of the head.
+        pooling: `"cls"` (the reference head, default) or `"mean"`.
 
     Inputs: raw strings through the preprocessor, or the backbone's dict.
     Outputs: `(batch, num_classes)` logits (or values for regression).
@@ -48,6 +52,7 @@ class ConvBertTextClassifier(TextClassifier):
         preprocessor=None,
         activation=None,
         dropout=0.1,
+        pooling="cls",
         **kwargs,
     ):
         if not isinstance(num_classes, int) or num_classes < 1:
@@ -66,7 +71,7 @@ class ConvBertTextClassifier(TextClassifier):
         ) = pooled_head_layers(backbone, num_classes, dropout, activation=activation)
         # === Functional model ===
         inputs = backbone.input
-        x = backbone(inputs)["pooled_output"]
+        x = pool_sequence(backbone, inputs, pooling)
         x = self.pooled_dense(self.pooled_dropout(x))
         outputs = self.output_dense(self.output_dropout(x))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -74,6 +79,7 @@ class ConvBertTextClassifier(TextClassifier):
         self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
+        self.pooling = pooling
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", jit_compile=True, **kwargs):
         """`TextClassifier.compile`, with XLA on by default, and mean squared
@@ -100,6 +106,7 @@ class ConvBertTextClassifier(TextClassifier):
                 "num_classes": self.num_classes,
                 "activation": keras.activations.serialize(self.activation),
                 "dropout": self.dropout,
+                "pooling": self.pooling,
             }
         )
         return config

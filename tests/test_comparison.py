@@ -1,0 +1,105 @@
+"""Honest evaluation: mean pooling, the bag-of-words baseline, the comparison runner."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from convbert_keras import ConvBertBackbone
+from convbert_keras import ConvBertTextClassifier
+from convbert_keras import ConvBertTokenizer
+from convbert_keras.baselines import bag_of_words_baseline
+from convbert_keras.comparison import run_arm
+from convbert_keras.comparison import summary_table
+from convbert_keras.finetuning import FinetuneData
+from convbert_keras.models.heads import MaskedMeanPooling
+from test_pretraining import TINY
+from test_pretraining import VOCAB
+
+
+def sentiment_data(count=48, seed=0):
+    """Texts whose label is which of two words they hold, among noise."""
+    rng = np.random.default_rng(seed)
+    noise = ["the", "movie", "plot", "was", "a", "film", "and", "story"]
+    texts, labels = [], []
+    for i in range(count):
+        label = i % 2
+        words = list(rng.choice(noise, 4)) + ["good" if label else "bad"]
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, np.array(labels, "int32")
+
+
+def data_with_test():
+    train, validation, test = (sentiment_data(count, s) for count, s in ((160, 0), (48, 1), (48, 2)))
+    return FinetuneData("classification", train, {"validation": validation}, 2,
+                        ("accuracy", "f1"), ["neg", "pos"], test={"test": test})
+
+
+def test_masked_mean_pooling_by_hand():
+    sequence = np.arange(24, dtype="float32").reshape(2, 3, 4)
+    mask = np.array([[1, 1, 0], [0, 0, 0]])
+    pooled = np.asarray(MaskedMeanPooling()(sequence, mask))
+    np.testing.assert_allclose(pooled[0], (sequence[0, 0] + sequence[0, 1]) / 2)
+    np.testing.assert_allclose(pooled[1], 0)
+
+
+def test_mean_pooling_classifier_reads_the_mean_of_the_token_states():
+    backbone = ConvBertBackbone(**TINY)
+    classifier = ConvBertTextClassifier(backbone, num_classes=2, pooling="mean")
+    x = {"token_ids": np.array([[2, 7, 9, 3, 0, 0]], "int32"),
+         "segment_ids": np.zeros((1, 6), "int32"),
+         "padding_mask": np.array([[1, 1, 1, 1, 0, 0]], "int32")}
+    states = np.asarray(backbone(x)["sequence_output"])[0, :4].mean(0, keepdims=True)
+    head = classifier.output_dense(classifier.pooled_dense(states))
+    np.testing.assert_allclose(classifier.predict(x, verbose=0), head, atol=1e-5)
+    clone = ConvBertTextClassifier.from_config(classifier.get_config())
+    assert clone.pooling == "mean"
+    with pytest.raises(ValueError, match="`pooling` must be one of"):
+        ConvBertTextClassifier(backbone, num_classes=2, pooling="max")
+
+
+def test_bag_of_words_learns_a_word_and_reports_the_test_once():
+    data = data_with_test()
+    result = bag_of_words_baseline(data)
+    # One word decides the label; a broken baseline would sit near 0.5.
+    assert result["test"]["accuracy"] >= 0.95 and result["validation"]["accuracy"] >= 0.95
+    assert 1 <= result["epoch"] <= 100 and result["l2"] in (1e-5, 1e-4, 1e-3, 1e-2)
+    with pytest.raises(ValueError, match="needs a classification task"):
+        bag_of_words_baseline(data._replace(num_classes=1))
+
+
+def test_summary_table_by_hand():
+    table = summary_table({"scratch": [0.6, 0.7, 0.8], "bag_of_words": [0.5]})
+    assert "| scratch | 0.700 ± 0.100 | 0.600, 0.700, 0.800 |" in table
+    assert "| bag_of_words | 0.500 | 0.500 |" in table
+
+
+@pytest.mark.slow
+def test_arms_run_resume_from_their_results_and_refuse_other_settings(tmp_path):
+    tokenizer = ConvBertTokenizer(vocabulary=VOCAB)
+    data = data_with_test()
+    corpus = data.train[0]
+    settings = dict(pretrain_steps=4, pretrain_batch_size=4, epochs=1, sequence_length=16,
+                    config=dict(TINY, max_sequence_length=16))
+    logged = []
+    first = run_arm("convbert_mlm", data, corpus, tokenizer, str(tmp_path), log=logged.append,
+                    **settings)
+    assert set(first["test"]) == {"accuracy", "f1"}
+    assert first["pretraining"]["step"] == 4 and "mlm_loss" in first["pretraining"]
+    saved = json.loads((tmp_path / "seed_0" / "convbert_mlm" / "results.json").read_text())
+    assert saved["settings"]["pretrain_steps"] == 4
+    # The test score is the chosen model's, computed once.
+    finetune_results = json.loads(
+        (tmp_path / "seed_0" / "convbert_mlm" / "finetune" / "results.json").read_text()
+    )
+    assert finetune_results["test"]["test"] == first["test"]
+    assert run_arm("convbert_mlm", data, corpus, tokenizer, str(tmp_path), log=logged.append,
+                   **settings) == first
+    assert "reusing" in logged[-1]
+    with pytest.raises(ValueError, match="was made with epochs=1, not 2"):
+        run_arm("convbert_mlm", data, corpus, tokenizer, str(tmp_path), **dict(settings, epochs=2))
+    with pytest.raises(ValueError, match="Unknown arm 'gpt'"):
+        run_arm("gpt", data, corpus, tokenizer, str(tmp_path))
