@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from convbert_keras.files import write_json
+
 # The model compared: 2 layers of hidden 128 (embeddings 64), length 64,
 # small enough to pretrain for thousands of steps on two CPU cores.
 COMPARISON_CONFIG = dict(
@@ -96,8 +98,9 @@ def run_arm(arm, data, corpus, tokenizer, output_dir, seed=0, pretrain_steps=150
         return done
     os.makedirs(run_dir, exist_ok=True)
     if arm == "bag_of_words":
-        return _write_results(results_path, dict(bag_of_words_baseline(data, seed=seed),
-                                                 settings=settings))
+        results = dict(bag_of_words_baseline(data, seed=seed), settings=settings)
+        write_json(results_path, results)
+        return results
     preset, pretraining = None, None
     if arm in PRETRAINED_ARMS:
         overrides, objective = PRETRAINED_ARMS[arm]
@@ -117,17 +120,11 @@ def run_arm(arm, data, corpus, tokenizer, output_dir, seed=0, pretrain_steps=150
         batch_size=32, learning_rate=learning_rate, layer_decay=1.0,
         sequence_length=sequence_length, pooling=pooling, seed=seed, verbose=0,
     )
-    return _write_results(results_path, {
-        "best": results["best"], "test": results["test"]["test"], "pretraining": pretraining,
-        "settings": settings,
-    })
-
-
-def _write_results(path, results):
-    with open(path + ".partial", "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-    os.replace(path + ".partial", path)
+    results = {"best": results["best"], "test": results["test"]["test"],
+               "pretraining": pretraining, "settings": settings}
+    write_json(results_path, results)
     return results
+
 
 
 def compare_pretraining(output_dir, arms=ARMS, seeds=(0, 1, 2), labels=1000, log=print,
@@ -155,9 +152,9 @@ def compare_pretraining(output_dir, arms=ARMS, seeds=(0, 1, 2), labels=1000, log
                               **settings)
             accuracy[arm].append(results["test"]["accuracy"])
             log(f"    test accuracy {accuracy[arm][-1]:.3f}")
-    with open(os.path.join(output_dir, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump({"labels": labels, "seeds": list(seeds), "settings": settings,
-                   "test_accuracy": accuracy}, f, indent=2)
+    write_json(os.path.join(output_dir, "summary.json"), {
+        "labels": labels, "seeds": list(seeds), "settings": settings, "test_accuracy": accuracy,
+    })
     return accuracy
 
 

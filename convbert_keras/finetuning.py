@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from convbert_keras import metrics as official
+from convbert_keras.files import write_json
 from convbert_keras.optimizers import WarmupLinearDecay
 from convbert_keras.optimizers import adamw
 
@@ -263,14 +264,7 @@ class _EvaluateEachEpoch(keras.callbacks.Callback):
             final = os.path.join(self.output_dir, "preset")
             shutil.rmtree(final, ignore_errors=True)
             os.replace(staging, final)
-        _write_json(os.path.join(self.output_dir, "results.json"), self.results)
-
-
-def _write_json(path, value):
-    partial = path + ".partial"
-    with open(partial, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-    os.replace(partial, path)
+        write_json(os.path.join(self.output_dir, "results.json"), self.results)
 
 
 def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3, batch_size=32,
@@ -380,7 +374,7 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
     results["train_seconds"] = time.time() - start
     if data.test:
         results["test"] = evaluate_test(os.path.join(output_dir, "preset"), data, batch_size)
-    _write_json(results_path, results)
+    write_json(results_path, results)
     return results
 
 

@@ -10,6 +10,7 @@ import time
 import keras
 import numpy as np
 
+from convbert_keras.files import write_json
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.pretrainer import ConvBertPretrainer
 from convbert_keras.optimizers import WarmupLinearDecay
@@ -70,10 +71,7 @@ def _record_learning_curve(output_dir, record):
     # first record instead of doubling it.
     curve = [r for r in read_learning_curve(output_dir) if r["step"] != record["step"]]
     curve = sorted(curve + [record], key=lambda r: r["step"])
-    path = os.path.join(output_dir, "learning_curve.json")
-    with open(path + ".partial", "w", encoding="utf-8") as f:
-        json.dump(curve, f, indent=1)
-    os.replace(path + ".partial", path)
+    write_json(os.path.join(output_dir, "learning_curve.json"), curve)
 
 
 class _CheckpointEveryEpoch(keras.callbacks.Callback):

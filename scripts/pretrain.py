@@ -38,6 +38,10 @@ def build_parser():
     model.add_argument("--config", help="JSON file of ConvBertBackbone arguments (instead of --size)")
     model.add_argument("--vocabulary", help="vocab.txt (default: the BERT uncased vocabulary)")
     model.add_argument("--generator-size", type=float, default=0.25)
+    model.add_argument("--objective", choices=["rtd", "mlm"], default="rtd",
+                       help="replaced-token detection (the paper's), or masked LM (the control)")
+    model.add_argument("--sampling-temperature", type=float, default=1.0,
+                       help="temperature of the generator's samples (1 in the paper)")
     run = parser.add_argument_group("training")
     run.add_argument("--output", required=True, help="run folder (checkpoints, logs, preset)")
     run.add_argument("--steps", type=int, default=1000)
@@ -105,6 +109,7 @@ def run(args, strategy):
         learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
         checkpoint_every=args.checkpoint_every, generator_size=args.generator_size,
         mixed_precision=args.mixed_precision, strategy=strategy, seed=args.seed,
+        objective=args.objective, sampling_temperature=args.sampling_temperature,
     )
     print(json.dumps({k: result[k] for k in ("metrics", "steps", "steps_per_second")}, indent=2))
     print(f"discriminator preset: {args.output}/preset", file=sys.stderr)

@@ -81,8 +81,8 @@ class ConvBertPretrainer(keras.Model):
     Outputs: a dict with the generator logits at the masked positions
     `(batch, max_predictions, vocabulary_size)`, the discriminator logits
     `(batch, length)`, the discriminator's input `corrupted_ids` and the
-    labels drawn for the step (under
-    `objective="mlm"`, the masked-LM logits and their labels only).
+    labels drawn for the step (under `objective="mlm"`, the masked-LM
+    logits and their labels only).
 
     Example:
     ```python
@@ -101,7 +101,9 @@ class ConvBertPretrainer(keras.Model):
                  sampling_temperature=1.0, **kwargs):
         super().__init__(**kwargs)
         if sampling_temperature <= 0:
-            raise ValueError(f"`sampling_temperature` must be positive. Received: {sampling_temperature}")
+            raise ValueError(
+                f"`sampling_temperature` must be positive. Received: {sampling_temperature}"
+            )
         if objective not in OBJECTIVES:
             raise ValueError(f"`objective` must be one of {OBJECTIVES}. Received: {objective!r}")
         if not 0 < mask_rate < 1 or not 0 <= mask_token_rate <= 1:
@@ -153,19 +155,18 @@ class ConvBertPretrainer(keras.Model):
 
         self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss")
         self.generator_accuracy = keras.metrics.Mean(name="generator_accuracy")
-        if objective == "mlm":
-            return
-        self.rtd_loss_tracker = keras.metrics.Mean(name="rtd_loss")
-        self.discriminator_accuracy = keras.metrics.Mean(name="discriminator_accuracy")
-        self.replaced_precision = keras.metrics.Precision(name="replaced_precision")
-        self.replaced_recall = keras.metrics.Recall(name="replaced_recall")
-        # Precision and recall at 0.5 stay near 0 while replaced tokens are
-        # a minority even when the discriminator ranks them well; the AUC
-        # (ELECTRA's `disc_auc`) and the loss of the best constant guess
-        # (the binary entropy of the replaced share) show whether it
-        # separates them at all.
-        self.replaced_auc = keras.metrics.AUC(name="replaced_auc")
-        self.base_rate_loss = keras.metrics.Mean(name="rtd_base_rate_loss")
+        if objective == "rtd":
+            self.rtd_loss_tracker = keras.metrics.Mean(name="rtd_loss")
+            self.discriminator_accuracy = keras.metrics.Mean(name="discriminator_accuracy")
+            self.replaced_precision = keras.metrics.Precision(name="replaced_precision")
+            self.replaced_recall = keras.metrics.Recall(name="replaced_recall")
+            # Precision and recall at 0.5 stay near 0 while replaced tokens
+            # are a minority even when the discriminator ranks them well;
+            # the AUC (ELECTRA's `disc_auc`) and the loss of the best
+            # constant guess (the binary entropy of the replaced share)
+            # show whether it separates them at all.
+            self.replaced_auc = keras.metrics.AUC(name="replaced_auc")
+            self.base_rate_loss = keras.metrics.Mean(name="rtd_base_rate_loss")
 
     def _seeds(self):
         import tensorflow as tf
