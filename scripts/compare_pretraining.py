@@ -34,7 +34,8 @@ def main(argv=None):
     parser.add_argument("--sampling-temperature", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--pooling", choices=["cls", "mean"], default="cls")
+    parser.add_argument("--pooling", choices=["cls", "mean"], default="mean",
+                        help="the classifiers' summary of the sequence (mean: see README)")
     args = parser.parse_args(argv)
     from convbert_keras.comparison import compare_pretraining
     from convbert_keras.comparison import summary_table

@@ -42,8 +42,9 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, default=6, help="test snippets to show")
     args = parser.parse_args(argv)
     try:
+        # Flushed: progress shows up at once when the output is piped.
         run_demo(args.work_dir, args.export_dir, args.name, args.labels, args.pretrain_steps,
-                 args.epochs, args.seed, args.examples)
+                 args.epochs, args.seed, args.examples, log=lambda line: print(line, flush=True))
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
 
