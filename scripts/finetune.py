@@ -48,7 +48,8 @@ def build_parser():
     data.add_argument("--train-conll", help="CoNLL-style NER training file")
     data.add_argument("--validation-conll", help="CoNLL-style NER validation file")
     data.add_argument("--test-conll", help="CoNLL-style NER test file")
-    data.add_argument("--max-train-examples", type=int, help="a random sample (under --seed) of the named data")
+    data.add_argument("--max-train-examples", type=int,
+                      help="rotten_tomatoes: a random sample under --seed; other named tasks: the first N")
     data.add_argument("--max-eval-examples", type=int)
     model = parser.add_argument_group("model (one of)")
     model.add_argument("--preset", help="preset directory (pretrained or converted)")
