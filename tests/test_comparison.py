@@ -68,6 +68,10 @@ def test_bag_of_words_learns_a_word_and_reports_the_test_once():
     assert 1 <= result["epoch"] <= 100 and result["l2"] in (1e-5, 1e-4, 1e-3, 1e-2)
     with pytest.raises(ValueError, match="needs a classification task"):
         bag_of_words_baseline(data._replace(num_classes=1))
+    import tensorflow as tf
+
+    with pytest.raises(ValueError, match="needs in-memory training data"):
+        bag_of_words_baseline(data._replace(train=tf.data.Dataset.from_tensor_slices(data.train)))
 
 
 def test_summary_table_by_hand():

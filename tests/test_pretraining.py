@@ -286,6 +286,11 @@ def test_masked_lm_objective_trains_the_model_itself_without_a_generator():
     assert clone.objective == "mlm" and clone.generator is None
     with pytest.raises(ValueError, match="`objective` must be one of"):
         pretrainer(objective="clm")
+    discriminator = ConvBertBackbone(**TINY)
+    generator = ConvBertBackbone(**dict(TINY, hidden_dim=8, num_heads=2, intermediate_dim=16),
+                                 shared_embeddings=discriminator)
+    with pytest.raises(ValueError, match="trains no generator; pass `generator=None`"):
+        ConvBertPretrainer(discriminator, 4, [0, 2, 3], generator=generator, objective="mlm")
 
 
 def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_it(tmp_path):

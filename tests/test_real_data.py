@@ -172,6 +172,8 @@ def test_rotten_tomatoes_test_split_holds_out_half_the_validation_movies():
     assert not set(splits["test"][0]) & set(train_x)
     with pytest.raises(ValueError, match="must leave movies to train on"):
         load_rotten_tomatoes_splits(0.5, 0.5)
+    with pytest.raises(ValueError, match=r"`test_fraction` must be in \(0, 1\)"):
+        load_rotten_tomatoes_splits(0.1, 0)
 
     a, b, c = (named_data("rotten_tomatoes", max_train_examples=1000, seed=s) for s in (0, 0, 1))
     assert a.train[0] == b.train[0] and a.train[0] != c.train[0]
