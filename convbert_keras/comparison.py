@@ -56,6 +56,13 @@ def comparison_tokenizer(output_dir, corpus, vocabulary_size=8000):
     return ConvBertTokenizer(vocabulary=path)
 
 
+def arm_directory(output_dir, seed, arm):
+    """The folder of one arm's runs: `pretrain/` (pretrained arms),
+    `finetune/` (whose `preset/` is the chosen classifier) and
+    `results.json`."""
+    return os.path.join(output_dir, f"seed_{seed}", arm)
+
+
 def _finished(path, settings):
     """The results of a finished run made with `settings`, or `None`."""
     if not os.path.isfile(path):
@@ -95,7 +102,7 @@ def run_arm(arm, data, corpus, tokenizer, output_dir, seed=0, pretrain_steps=150
         sampling_temperature=sampling_temperature, epochs=epochs, learning_rate=learning_rate,
         pooling=pooling,
     )
-    run_dir = os.path.join(output_dir, f"seed_{seed}", arm)
+    run_dir = arm_directory(output_dir, seed, arm)
     results_path = os.path.join(run_dir, "results.json")
     done = _finished(results_path, settings)
     if done is not None:
@@ -129,7 +136,6 @@ def run_arm(arm, data, corpus, tokenizer, output_dir, seed=0, pretrain_steps=150
                "pretraining": pretraining, "settings": settings}
     write_json(results_path, results)
     return results
-
 
 
 def compare_pretraining(output_dir, arms=ARMS, seeds=(0, 1, 2), labels=1000, log=print,

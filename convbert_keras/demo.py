@@ -65,8 +65,9 @@ def run_demo(work_dir="runs/demo", export_dir="saved_models", model_name="convbe
     `work_dir` are reused, unfinished ones resumed; every call exports a
     new version.
     """
-    from convbert_keras.comparison import run_arm
+    from convbert_keras.comparison import arm_directory
     from convbert_keras.comparison import comparison_tokenizer
+    from convbert_keras.comparison import run_arm
     from convbert_keras.data import load_rotten_tomatoes_splits
     from convbert_keras.export import export_for_tf_serving
     from convbert_keras.export.tf_serving import load_task
@@ -107,7 +108,9 @@ def run_demo(work_dir="runs/demo", export_dir="saved_models", model_name="convbe
     log(f"    {'majority class':<34} accuracy {majority:.3f}")
 
     log("4/5 exporting the pretrained classifier for TF Serving")
-    classifier = load_task(os.path.join(work_dir, f"seed_{seed}", DEMO_ARMS[0], "finetune", "preset"))
+    classifier = load_task(
+        os.path.join(arm_directory(work_dir, seed, DEMO_ARMS[0]), "finetune", "preset")
+    )
     version_dir = export_for_tf_serving(
         classifier, model_name, base_dir=export_dir, label_names=data.label_names,
     )
