@@ -5,16 +5,26 @@ import re
 
 import keras
 
-# LayerNorm scales/offsets and biases are not decayed (BERT/ELECTRA).
-NO_DECAY = ("gamma", "beta", "bias")
+# ELECTRA (and so ConvBERT) decays no variable whose name contains "bias",
+# "LayerNorm" or "layer_norm"; the Keras names spell LayerNorm layer_norm.
+_NO_DECAY = re.compile(r"bias|layer_?norm", re.IGNORECASE)
 _LAYER = re.compile(r"transformer_layer_(\d+)/")
 _EMBEDDING = re.compile(r"embedding")
 
 
+def decays(path):
+    """Whether weight decay applies to the variable at `path` (ELECTRA's
+    exclusions: any name containing `bias` or LayerNorm)."""
+    return not _NO_DECAY.search(path)
+
+
 @keras.saving.register_keras_serializable(package="convbert_keras")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup from 0 to `peak` over `warmup_steps`, then linear
-    decay to 0 at `total_steps` (BERT/ELECTRA's schedule)."""
+    """ELECTRA's schedule: `peak * min(1, step / warmup_steps) * max(0, 1 -
+    step / total_steps)`, a linear decay from `peak` at step 0 to 0 at
+    `total_steps`, scaled by a linear warmup (`model/optimization.py`; the
+    decay does not restart after the warmup, so the rate peaks just below
+    `peak`)."""
 
     def __init__(self, peak, warmup_steps, total_steps):
         self.peak = peak
@@ -23,32 +33,40 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
-        warmup = step / max(self.warmup_steps, 1)
-        decay = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
-        return self.peak * keras.ops.maximum(keras.ops.minimum(warmup, decay), 0.0)
+        warmup = keras.ops.minimum(step / max(self.warmup_steps, 1), 1.0)
+        decay = keras.ops.maximum(1.0 - step / max(self.total_steps, 1), 0.0)
+        return self.peak * warmup * decay
 
     def get_config(self):
         return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
 
 
-def layer_multiplier(path, num_layers, layer_decay):
-    """ELECTRA's layer-wise decay: the task head trains at the full rate,
-    encoder layer i at `layer_decay ** (num_layers - i)`, the embeddings at
-    `layer_decay ** (num_layers + 1)`."""
-    if layer_decay is None or layer_decay == 1.0:
-        return 1.0
+def layer_depth(path, num_layers):
+    """ELECTRA's depth of a variable (`_get_layer_lrs`): the embeddings 0,
+    encoder layer i (from 0) i + 1, everything else (the task head)
+    `num_layers + 2`."""
     layer = _LAYER.search(path)
     if layer:
-        return layer_decay ** (num_layers - int(layer.group(1)))
+        return int(layer.group(1)) + 1
     if _EMBEDDING.search(path):
-        return layer_decay ** (num_layers + 1)
-    return 1.0
+        return 0
+    return num_layers + 2
+
+
+def layer_multiplier(path, num_layers, layer_decay):
+    """ELECTRA's layer-wise learning-rate factor,
+    `layer_decay ** (num_layers + 2 - layer_depth(path))`: 1 for the task
+    head, `layer_decay ** 2` for the top encoder layer, `layer_decay **
+    (num_layers + 2)` for the embeddings."""
+    if layer_decay is None or layer_decay == 1.0:
+        return 1.0
+    return layer_decay ** (num_layers + 2 - layer_depth(path, num_layers))
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
 class ConvBertAdamW(keras.optimizers.Adam):
-    """AdamW with decoupled weight decay that skips LayerNorm and biases,
-    and with optional layer-wise learning-rate decay.
+    """AdamW with decoupled weight decay that skips LayerNorm and biases
+    (`decays`), and with optional layer-wise learning-rate decay.
 
     Each variable's step (Adam update and weight decay) uses the learning
     rate times `layer_multiplier(variable.path, num_layers, layer_decay)`.
@@ -83,7 +101,24 @@ class ConvBertAdamW(keras.optimizers.Adam):
         self._multipliers = [
             layer_multiplier(v.path, self.num_layers, self.layer_decay) for v in var_list
         ]
-        self._decays = [not v.path.split("/")[-1].startswith(NO_DECAY) for v in var_list]
+        self._decays = [decays(v.path) for v in var_list]
+
+    def _clip_gradients(self, grads):
+        # Keras (3.15) clips each replica's gradients and only then sums
+        # them over the replicas, so a global-norm clip sees a replica's
+        # share, not the step's gradient. Summing first clips what one
+        # device would clip.
+        from convbert_keras.distribute import sum_over_replicas
+
+        present = [i for i, g in enumerate(grads) if g is not None]
+        summed = sum_over_replicas([grads[i] for i in present]) if present else []
+        grads = list(grads)
+        for i, g in zip(present, summed):
+            grads[i] = g
+        return super()._clip_gradients(grads)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return grads_and_vars  # summed over replicas in `_clip_gradients`
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -13,20 +14,9 @@ from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.data.tables import read_labelled_file
 from convbert_keras.optimizers import ConvBertAdamW
-from convbert_keras.optimizers import layer_multiplier
 from test_pretraining import TINY
 from test_pretraining import VOCAB
 
-
-
-def test_layer_multipliers_decay_towards_the_embeddings():
-    assert layer_multiplier("classifier/logits/kernel", 12, 0.8) == 1.0
-    assert layer_multiplier("backbone/transformer_layer_11/attention/query_dense/kernel", 12, 0.8) == 0.8
-    assert layer_multiplier("backbone/transformer_layer_0/ffn/kernel", 12, 0.8) == pytest.approx(0.8**12)
-    assert layer_multiplier("backbone/token_embedding/embeddings", 12, 0.8) == pytest.approx(0.8**13)
-    assert layer_multiplier("backbone/token_embedding/embeddings", 12, None) == 1.0
-    with pytest.raises(ValueError, match="needs `num_layers`"):
-        ConvBertAdamW(1e-3, layer_decay=0.8)
 
 
 def one_step(optimizer):
@@ -48,13 +38,81 @@ def test_without_layer_decay_it_is_keras_adamw_without_decay_on_norms_and_biases
         np.testing.assert_allclose(a, b, atol=1e-7)
 
 
-def test_layer_decay_scales_each_layers_step():
-    variables, steps, before = one_step(ConvBertAdamW(1e-2, weight_decay=0.0, layer_decay=0.5, num_layers=2))
-    # Adam's first step moves every weight by about the learning rate, here
-    # times 0.5 ** (2 - layer) and 0.5 ** 3 for the embeddings.
-    for variable, step in zip(variables, steps):
-        expected = 1e-2 * layer_multiplier(variable.path, 2, 0.5)
-        np.testing.assert_allclose(np.abs(step), expected, rtol=1e-3)
+def electra_rates(name, num_layers, layer_decay):
+    """ELECTRA's per-variable rate factor and weight decay, from its own
+    rules on its TF1 names (`model/optimization.py`: `_get_layer_lrs`, and
+    `exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"]`)."""
+    key_to_depths = {"/embeddings/": 0, "/embeddings_project/": 0, "task_specific/": num_layers + 2}
+    for layer in range(num_layers):
+        key_to_depths[f"encoder/layer_{layer}/"] = layer + 1
+    factor = 1.0  # a variable no key names keeps the base rate
+    for key, depth in key_to_depths.items():
+        if key in name:
+            factor = layer_decay ** (num_layers + 2 - depth)
+    decayed = not any(word in name for word in ("LayerNorm", "layer_norm", "bias"))
+    return factor, decayed
+
+
+def electra_names(classifier):
+    """Each trainable variable of a classifier under its ELECTRA name:
+    backbone weights by the converter's map (transformers' names are
+    ELECTRA's with dots, `layer.0` for `layer_0`), the head as
+    `task_specific/`."""
+    from convbert_keras.convert.weights import backbone_weight_map
+
+    names = {id(v): "electra/" + re.sub(r"layer\.(\d+)\.", r"layer_\1.", hf).replace(".", "/")
+             for v, hf, _ in backbone_weight_map(classifier.backbone)}
+    return [names.get(id(v), "task_specific/" + v.path) for v in classifier.trainable_variables]
+
+
+def test_learning_rates_and_weight_decay_follow_electras_depth_table():
+    from convbert_keras import ConvBertTextClassifier
+
+    keras.utils.set_random_seed(0)
+    classifier = ConvBertTextClassifier(ConvBertBackbone(**TINY), num_classes=2, preprocessor=None)
+    classifier(
+        {"token_ids": np.ones((1, 4), "int32"), "segment_ids": np.zeros((1, 4), "int32"),
+         "padding_mask": np.ones((1, 4), "int32")}
+    )
+    variables = classifier.trainable_variables
+    expected = [electra_rates(name, 2, 0.5) for name in electra_names(classifier)]
+    assert {factor for factor, _ in expected} == {1.0, 0.5**2, 0.5**3, 0.5**4}
+
+    def step(optimizer, gradient):
+        before = [np.array(v) for v in variables]
+        optimizer.build(variables)
+        optimizer.apply([gradient(v) for v in variables], variables)
+        moved = [np.array(v) - b for v, b in zip(variables, before)]
+        for v, b in zip(variables, before):
+            v.assign(b)
+        return moved, before
+
+    # Adam's first step moves every weight by about its learning rate.
+    moved, _ = step(ConvBertAdamW(1e-2, weight_decay=0.0, layer_decay=0.5, num_layers=2),
+                    keras.ops.ones_like)
+    for variable, step_taken, (factor, _) in zip(variables, moved, expected):
+        np.testing.assert_allclose(np.abs(step_taken), 1e-2 * factor, rtol=1e-3,
+                                   err_msg=variable.path)
+    # With no gradient only the decoupled weight decay moves a weight.
+    moved, before = step(ConvBertAdamW(1e-2, weight_decay=0.1, layer_decay=0.5, num_layers=2),
+                         keras.ops.zeros_like)
+    for variable, step_taken, weight, (factor, decayed) in zip(variables, moved, before, expected):
+        np.testing.assert_allclose(step_taken, -1e-3 * factor * weight * decayed, atol=1e-8,
+                                   err_msg=variable.path)
+    with pytest.raises(ValueError, match="needs `num_layers`"):
+        ConvBertAdamW(1e-3, layer_decay=0.8)
+
+
+def test_the_masked_lm_output_bias_is_not_decayed():
+    from convbert_keras.models.pretrainer import ConvBertPretrainer
+    from convbert_keras.optimizers import decays
+
+    pretrainer = ConvBertPretrainer(ConvBertBackbone(**TINY), mask_token_id=4,
+                                    special_token_ids=[0, 2, 3])
+    pretrainer({"token_ids": np.full((1, 8), 5, "int32"), "segment_ids": np.zeros((1, 8), "int32"),
+                "padding_mask": np.ones((1, 8), "int32")})
+    biases = [v.path for v in pretrainer.trainable_variables if v.path.endswith("output_bias")]
+    assert biases and not any(decays(path) for path in biases)
 
 
 def test_tables_read_csv_tsv_jsonl(tmp_path):

@@ -56,9 +56,17 @@ def test_generator_is_a_quarter_width_and_shares_the_embeddings():
     model = pretrainer()
     assert model.generator.hidden_dim == 8 and model.generator.num_layers == 2
     assert model.generator.token_embedding is model.discriminator.token_embedding
-    assert generator_config(dict(TINY, num_heads=12, hidden_dim=768, intermediate_dim=3072), 1 / 3)[
-        "hidden_dim"
-    ] == 256
+    # The original code's sizes (hidden, heads, FFN), worked out from its
+    # run_pretraining.py: round(h * s), max(1, heads * s), 4 x hidden.
+    from convbert_keras.models.presets import convbert_config
+
+    for size, fraction, expected in [("small", 0.25, (64, 1, 256)),
+                                     ("medium-small", 0.25, (96, 2, 384)),
+                                     ("base", 1 / 3, (256, 4, 1024))]:
+        config = generator_config(convbert_config(size), fraction)
+        assert (config["hidden_dim"], config["num_heads"], config["intermediate_dim"]) == expected
+        assert config["num_groups"] == convbert_config(size)["num_groups"]
+        assert config["embedding_dim"] == convbert_config(size)["embedding_dim"]
     # Shared variables are trained once, not twice.
     variables = [id(v) for v in model.trainable_variables]
     assert len(variables) == len(set(variables))
@@ -115,10 +123,11 @@ def test_pretrainer_config_round_trip():
     assert clone.generator.token_embedding is clone.discriminator.token_embedding
 
 
-def test_warmup_then_linear_decay():
-    schedule = WarmupLinearDecay(1e-3, warmup_steps=10, total_steps=110)
-    values = [float(schedule(s)) for s in (0, 5, 10, 60, 110, 200)]
-    np.testing.assert_allclose(values, [0, 5e-4, 1e-3, 5e-4, 0, 0], atol=1e-9)
+def test_warmup_then_linear_decay_as_electra_computes_it():
+    schedule = WarmupLinearDecay(1e-3, warmup_steps=10, total_steps=100)
+    values = [float(schedule(s)) for s in (0, 5, 10, 60, 100, 200)]
+    # ELECTRA: 1e-3 * (1 - step / 100) * min(1, step / 10), by hand.
+    np.testing.assert_allclose(values, [0, 4.75e-4, 9e-4, 4e-4, 0, 0], atol=1e-9)
 
 
 def test_sentences_are_packed_in_order_up_to_the_length():
@@ -255,6 +264,10 @@ def test_learning_curve_metrics_are_the_ones_they_claim(tmp_path):
     model = pretrainer()
     model.compile(optimizer=keras.optimizers.AdamW(1e-3))
     x = batch()
+    model(x)
+    # Spread the initial probabilities (all near 0.5) over Keras' 200 AUC
+    # thresholds, so that its interpolation is close to the exact AUC.
+    model.discriminator_logits.kernel.assign(model.discriminator_logits.kernel * 100)
     out = {k: np.asarray(v) for k, v in model(x).items()}
     metrics = {k: float(v) for k, v in model.compute_metrics(x, None, out).items()}
     real = x["padding_mask"] == 1

@@ -19,25 +19,30 @@ def _lowbias32(x):
     return shift_xor(x, 16)
 
 
-def hash_uniform_bits(shape, seed):
+def hash_uniform_bits(shape, seed, row_offset=0):
     """24 uniform random bits per element, as int32 in `[0, 2^24)`.
 
     A counter-based hash of (seed, element index): elementwise integer
     arithmetic that XLA fuses and that runs the same on CPU, GPU and TPU.
-    `seed` is an int32 tensor of two values.
+    `seed` is an int32 tensor of two values. `row_offset` shifts the index
+    by that many rows (first-axis slices): the draws of rows `[r, r + n)`
+    of a larger tensor, so that a replica holding part of a global batch
+    draws what one device would draw for those rows.
     """
     import tensorflow as tf
 
-    index = tf.reshape(tf.range(tf.reduce_prod(shape), dtype="int32"), shape)
+    size = tf.reduce_prod(shape)
+    start = tf.cast(row_offset, "int32") * (size // tf.maximum(tf.cast(shape[0], "int32"), 1))
+    index = tf.reshape(tf.range(start, start + size, dtype="int32"), shape)
     bits = _lowbias32(tf.bitwise.bitwise_xor(_lowbias32(tf.bitwise.bitwise_xor(index, seed[0])), seed[1]))
     return tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 8), 0xFFFFFF)
 
 
-def hash_uniform(shape, seed):
+def hash_uniform(shape, seed, row_offset=0):
     """Uniform floats in the open interval (0, 1), from `hash_uniform_bits`."""
     import tensorflow as tf
 
-    return (tf.cast(hash_uniform_bits(shape, seed), "float32") + 0.5) / float(1 << 24)
+    return (tf.cast(hash_uniform_bits(shape, seed, row_offset), "float32") + 0.5) / float(1 << 24)
 
 
 def int32_seed(seed):
@@ -56,7 +61,9 @@ class HashDropout(keras.layers.Dropout):
     elementwise code; even an explicit Philox generator made dropout 15-20%
     of a ConvBERT training step. This layer derives each element's keep bit
     from a counter-based hash of (a fresh per-call seed from the layer's
-    seed generator, the element's index): elementwise integer arithmetic
+    seed generator, the element's index in the global batch, so that the
+    replicas of a distributed step draw different masks and together the
+    masks one device would draw): elementwise integer arithmetic
     that XLA fuses into the consumer, and that runs the same on CPU, GPU
     and TPU, inside XLA or not. Elements are kept with probability
     `1 - rate` (to 2^-24) and scaled by `1 / (1 - rate)`. Other backends
@@ -81,8 +88,11 @@ class HashDropout(keras.layers.Dropout):
             return super().call(inputs, training=training)
         import tensorflow as tf
 
+        from convbert_keras.distribute import replica_row_offset
+
         seed = int32_seed(self.seed_generator.next())
-        uniform24 = hash_uniform_bits(tf.shape(inputs), seed)
+        shape = tf.shape(inputs)
+        uniform24 = hash_uniform_bits(shape, seed, replica_row_offset(shape[0]))
         keep = uniform24 >= int(round(self.rate * (1 << 24)))
         scale = tf.cast(1.0 / (1.0 - self.rate), inputs.dtype)
         return tf.where(keep, inputs * scale, tf.zeros_like(inputs))

@@ -1,13 +1,14 @@
 import keras
 from keras_hub.models import MaskedLM
 
+from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import tied_masked_lm_head
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertMaskedLM(MaskedLM):
+class ConvBertMaskedLM(ReplicaXlaSteps, MaskedLM):
     """ConvBERT with the generator head of the paper's pretraining.
 
     At each masked position: `Dense(embedding_dim)`, exact GELU,

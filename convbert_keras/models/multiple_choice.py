@@ -2,6 +2,7 @@ import keras
 from keras import ops
 from keras_hub.models import Task
 
+from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import pooled_head_layers
 from convbert_keras.models.labels import check_label_range
@@ -35,7 +36,7 @@ class ChoiceUnflatten(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertMultipleChoice(Task):
+class ConvBertMultipleChoice(ReplicaXlaSteps, Task):
     """Scores each (prompt, choice) pair and picks the best (SWAG, RACE...).
 
     The pairs of every example run through the backbone as one batch; the

@@ -1,8 +1,9 @@
-import math
-
 import keras
 from keras import ops
 
+from convbert_keras.distribute import ReplicaXlaSteps
+from convbert_keras.distribute import replica_row_offset
+from convbert_keras.distribute import sum_over_replicas
 from convbert_keras.layers.activations import gelu_exact
 from convbert_keras.layers.dropout import hash_uniform
 from convbert_keras.layers.dropout import int32_seed
@@ -22,29 +23,37 @@ _SHARED_ARGUMENTS = (
 
 
 def generator_config(discriminator_config, size=0.25):
-    """The generator for a discriminator config: the same depth and
-    embeddings, `size` times the width (the paper: 1/4 for small and
-    medium-small, 1/3 for base), heads and FFN scaled alike."""
+    """The generator for a discriminator config, sized as the original
+    ConvBERT code sizes it (`run_pretraining.py`): the same depth,
+    embeddings and convolution settings; hidden width `round(hidden *
+    size)`, feed-forward width 4 x that, and `num_heads * size` heads (1
+    for small: one attention and one conv head of width 64 beside a hidden
+    width of 64, as in the original). `size` is 1/4 for small and
+    medium-small, 1/3 for base."""
     config = {k: discriminator_config[k] for k in _SHARED_ARGUMENTS if k in discriminator_config}
-    hidden = discriminator_config["hidden_dim"]
-    head_ratio = discriminator_config.get("head_ratio", 2)
-    config["embedding_dim"] = discriminator_config.get("embedding_dim") or hidden
-    config["hidden_dim"] = max(1, int(round(hidden * size)))
-    config["num_heads"] = max(head_ratio, int(round(discriminator_config["num_heads"] * size)))
-    config["intermediate_dim"] = max(1, int(round(discriminator_config["intermediate_dim"] * size)))
+    hidden = max(1, int(round(discriminator_config["hidden_dim"] * size)))
+    heads = max(1, int(round(discriminator_config["num_heads"] * size)))
+    if hidden % heads:
+        raise ValueError(
+            f"A generator of size {size} has hidden width {hidden} and {heads} heads, "
+            "which do not divide; choose a `generator_size` that keeps "
+            "`hidden_dim * size` divisible by `num_heads * size`."
+        )
+    config["embedding_dim"] = discriminator_config.get("embedding_dim") or discriminator_config["hidden_dim"]
+    config["hidden_dim"] = hidden
+    config["num_heads"] = heads
+    config["intermediate_dim"] = 4 * hidden
     return config
 
 
-def _scale_for_replicas(loss):
-    """Per-replica share of a mean loss: replicas' gradients are summed."""
-    import tensorflow as tf
-
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss / replicas if replicas > 1 else loss
+def default_max_predictions(mask_rate, sequence_length):
+    """ELECTRA's masked positions per sequence: `int((mask_rate + 0.005) *
+    sequence_length)` (19 at 15% of 128)."""
+    return max(1, int((mask_rate + 0.005) * sequence_length))
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertPretrainer(keras.Model):
+class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
     """Replaced-token-detection pretraining (ELECTRA, as in the paper).
 
     Each step masks `mask_rate` of the non-special tokens (at most
@@ -65,7 +74,8 @@ class ConvBertPretrainer(keras.Model):
         generator_size: float. Generator width over the discriminator's.
         mask_rate, mask_token_rate: floats, as above.
         max_predictions: int. Masked positions per sequence (default
-            `ceil(mask_rate * max_sequence_length)`).
+            `default_max_predictions(mask_rate, max_sequence_length)`;
+            pass the one of the length trained on).
         rtd_weight: float. Weight of the discriminator loss.
         seed: int. Seed of the masking and sampling.
         objective: `"rtd"` (replaced-token detection, the paper's) or
@@ -146,8 +156,8 @@ class ConvBertPretrainer(keras.Model):
         self.generator_size = generator_size
         self.mask_rate = mask_rate
         self.mask_token_rate = mask_token_rate
-        self.max_predictions = max_predictions or math.ceil(
-            mask_rate * discriminator.max_sequence_length
+        self.max_predictions = max_predictions or default_max_predictions(
+            mask_rate, discriminator.max_sequence_length
         )
         self.rtd_weight = rtd_weight
         self.sampling_temperature = sampling_temperature
@@ -169,14 +179,22 @@ class ConvBertPretrainer(keras.Model):
             self.base_rate_loss = keras.metrics.Mean(name="rtd_base_rate_loss")
 
     def _seeds(self):
-        import tensorflow as tf
-
+        # The same seed on every replica: the draws are keyed by each
+        # example's index in the global batch (`replica_row_offset`).
         seed = int32_seed(self.seed_generator.next())
-        # Replicas see different data and must draw different masks.
-        replica = tf.distribute.get_replica_context()
-        if replica is not None:
-            seed = seed + tf.cast(replica.replica_id_in_sync_group, "int32") * 7919
         return [seed + offset for offset in (0, 1, 2)]
+
+    def masked_counts(self, token_ids, padding_mask):
+        """The number of positions masked in each sequence: `mask_rate`
+        of its maskable tokens (rounded, at least one, at most
+        `max_predictions`). It depends on the tokens only, not on the
+        random draws."""
+        candidate = ops.cast(padding_mask, "bool")
+        for special in self.special_token_ids:
+            candidate = candidate & (token_ids != special)
+        count = ops.sum(ops.cast(candidate, "float32"), axis=1)
+        to_mask = ops.minimum(ops.cast(ops.round(count * self.mask_rate), "int32"), self.max_predictions)
+        return ops.maximum(to_mask, ops.cast(count > 0, "int32")), candidate
 
     def mask(self, token_ids, padding_mask, seeds):
         """Positions `(batch, P)`, their weights (1 = really masked) and
@@ -184,18 +202,14 @@ class ConvBertPretrainer(keras.Model):
         import tensorflow as tf
 
         shape = tf.shape(token_ids)
-        candidate = ops.cast(padding_mask, "bool")
-        for special in self.special_token_ids:
-            candidate = candidate & (token_ids != special)
-        count = ops.sum(ops.cast(candidate, "float32"), axis=1)
-        to_mask = ops.minimum(ops.cast(ops.round(count * self.mask_rate), "int32"), self.max_predictions)
-        to_mask = ops.maximum(to_mask, ops.cast(count > 0, "int32"))
-        scores = ops.where(candidate, hash_uniform(shape, seeds[0]), -1.0)
+        rows = replica_row_offset(shape[0])
+        to_mask, candidate = self.masked_counts(token_ids, padding_mask)
+        scores = ops.where(candidate, hash_uniform(shape, seeds[0], rows), -1.0)
         top, positions = tf.math.top_k(scores, k=self.max_predictions)
         rank = ops.arange(self.max_predictions, dtype="int32")[None, :]
         weights = ops.cast((rank < to_mask[:, None]) & (top >= 0), "int32")
         original = ops.take_along_axis(token_ids, positions, axis=1)
-        use_mask = hash_uniform(tf.shape(positions), seeds[1]) < self.mask_token_rate
+        use_mask = hash_uniform(tf.shape(positions), seeds[1], rows) < self.mask_token_rate
         masked_values = ops.where(use_mask, self.mask_token_id, original)
         masked_ids = self._scatter(token_ids, positions, weights, masked_values)
         return positions, weights, original, masked_ids
@@ -210,6 +224,8 @@ class ConvBertPretrainer(keras.Model):
     def call(self, inputs, training=False):
         import tensorflow as tf
 
+        inputs = dict(inputs)
+        totals = inputs.pop("loss_totals", None)
         token_ids = inputs["token_ids"]
         padding_mask = inputs["padding_mask"]
         seeds = self._seeds()
@@ -220,6 +236,8 @@ class ConvBertPretrainer(keras.Model):
             "original_ids": original,
             "padding_mask": ops.cast(padding_mask, "int32"),
         }
+        if totals is not None:
+            masked_lm["loss_totals"] = totals
         if self.objective == "mlm":
             sequence = self.discriminator(
                 {**inputs, "token_ids": masked_ids}, training=training
@@ -234,7 +252,10 @@ class ConvBertPretrainer(keras.Model):
         )
         # Gumbel-max sampling from the generator's softmax; no gradient
         # flows through the sample.
-        noise = -ops.log(-ops.log(hash_uniform(tf.shape(generator_logits), seeds[2])))
+        noise_shape = tf.shape(generator_logits)
+        noise = -ops.log(-ops.log(
+            hash_uniform(noise_shape, seeds[2], replica_row_offset(noise_shape[0]))
+        ))
         scaled = ops.stop_gradient(generator_logits) / self.sampling_temperature
         sampled = ops.cast(ops.argmax(scaled + noise, axis=-1), "int32")
         corrupted = self._scatter(token_ids, positions, weights, sampled)
@@ -252,29 +273,62 @@ class ConvBertPretrainer(keras.Model):
             **masked_lm,
         }
 
+    def loss_totals(self, inputs):
+        """The denominators of the step's mean losses, summed over the
+        replicas: masked positions (the masked-LM mean) and real tokens
+        (the replaced-token mean). Each replica divides its share of the
+        sums by these, so the summed gradients are those of the global
+        batch's means, as on one device, however the masked positions fall
+        between the replicas."""
+        masked, _ = self.masked_counts(inputs["token_ids"], inputs["padding_mask"])
+        # Integers: a mixed-precision model would cast float inputs to
+        # its 16-bit compute type, which cannot hold a count exactly.
+        local = ops.stack([ops.sum(masked), ops.sum(ops.cast(inputs["padding_mask"], "int32"))])
+        return sum_over_replicas(local)
+
+    def train_step(self, data):
+        # Outside the compiled replica step under a multi-replica strategy:
+        # the totals need an all-reduce.
+        return super().train_step({**data, "loss_totals": self.loss_totals(data)})
+
     def _pretraining_losses(self, outputs):
+        """The masked-LM and replaced-token losses: this replica's share of
+        the global means when `loss_totals` are in the outputs (training),
+        else the batch's means."""
         mask_weights = ops.cast(outputs["mask_weights"], "float32")
+        real = ops.cast(outputs["padding_mask"], "float32")
+        if "loss_totals" in outputs:
+            totals = ops.cast(outputs["loss_totals"], "float32")
+            masked_total, real_total = totals[0], totals[1]
+        else:
+            masked_total, real_total = ops.sum(mask_weights), ops.sum(real)
         mlm = keras.losses.sparse_categorical_crossentropy(
             outputs["original_ids"], outputs["generator_logits"], from_logits=True
         )
-        mlm = ops.sum(mlm * mask_weights) / ops.maximum(ops.sum(mask_weights), 1.0)
+        mlm = ops.sum(mlm * mask_weights) / ops.maximum(masked_total, 1.0)
         if self.objective == "mlm":
             return mlm, 0.0
-        real = ops.cast(outputs["padding_mask"], "float32")
         rtd = keras.losses.binary_crossentropy(
             ops.cast(outputs["replaced"], "float32")[..., None],
             outputs["discriminator_logits"][..., None],
             from_logits=True,
         )
-        rtd = ops.sum(rtd * real) / ops.maximum(ops.sum(real), 1.0)
+        rtd = ops.sum(rtd * real) / ops.maximum(real_total, 1.0)
         return mlm, rtd
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         mlm, rtd = self._pretraining_losses(y_pred)
-        return _scale_for_replicas(mlm + self.rtd_weight * rtd)
+        return mlm + self.rtd_weight * rtd
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        from keras.src.losses.loss import unscale_loss_for_distribution
+
         mlm, rtd = self._pretraining_losses(y_pred)
+        if "loss_totals" in y_pred:
+            # A replica's share of a global mean, times the replicas: the
+            # metric's mean over the replicas is the global mean.
+            mlm = unscale_loss_for_distribution(mlm)
+            rtd = unscale_loss_for_distribution(rtd) if self.objective == "rtd" else rtd
         self.mlm_loss_tracker.update_state(mlm)
         mask_weights = ops.cast(y_pred["mask_weights"], "float32")
         predicted = ops.cast(ops.argmax(y_pred["generator_logits"], axis=-1), "int32")
@@ -308,15 +362,6 @@ class ConvBertPretrainer(keras.Model):
         share = ops.sum(ops.cast(replaced, "float32") * real) / ops.maximum(ops.sum(real), 1.0)
         share = ops.clip(share, 1e-7, 1 - 1e-7)
         self.base_rate_loss.update_state(-share * ops.log(share) - (1 - share) * ops.log(1 - share))
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras (3.15) builds a model under a strategy by MEAN-reducing its
-        # first batch, which fails for MultiWorkerMirroredStrategy batches
-        # (one PerReplica holding the whole dict). A pretrainer built and
-        # with a built optimizer (as `pretrain()` leaves it) needs no build.
-        if self.built and self.optimizer is not None and self.optimizer.built:
-            return
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def compile(self, optimizer="adamw", *, jit_compile=True, **kwargs):
         """Compiles the training step, with XLA by default (Keras' own

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras_hub.models import Task
 
+from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import logits_dense
 from convbert_keras.models.question_answerer_preprocessor import (
@@ -24,7 +25,7 @@ class SpanLogits(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertQuestionAnswerer(Task):
+class ConvBertQuestionAnswerer(ReplicaXlaSteps, Task):
     """Extractive question answering (SQuAD 1.1 and 2.0) on a ConvBERT.
 
     `Dense(2)` on every position of `sequence_output` scores each token as

@@ -1,6 +1,7 @@
 import keras
 from keras_hub.models import TextClassifier
 
+from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import pool_sequence
 from convbert_keras.models.heads import pooled_head_layers
@@ -11,7 +12,7 @@ from convbert_keras.models.text_classifier_preprocessor import (
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTextClassifier(TextClassifier):
+class ConvBertTextClassifier(ReplicaXlaSteps, TextClassifier):
     """Sequence classification (or regression) on top of a ConvBERT.
 
     The head of the reference implementation: the `[CLS]` state, dropout,

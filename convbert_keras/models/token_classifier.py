@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras_hub.models import Task
 
+from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import logits_dense
@@ -12,7 +13,7 @@ from convbert_keras.models.token_classifier_preprocessor import (
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTokenClassifier(Task):
+class ConvBertTokenClassifier(ReplicaXlaSteps, Task):
     """Per-token classification (NER, POS tagging) on top of a ConvBERT.
 
     Dropout and `Dense(num_classes)` on every position of
