@@ -1,5 +1,6 @@
 """Replaced-token-detection pretraining runs: resumable and distributed."""
 
+import hashlib
 import json
 import math
 import os
@@ -10,50 +11,14 @@ import time
 import keras
 import numpy as np
 
+from convbert_keras.distribute import is_chief
 from convbert_keras.files import write_json
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.pretrainer import ConvBertPretrainer
+from convbert_keras.models.pretrainer import default_max_predictions
+from convbert_keras.models.pretrainer import generator_config
 from convbert_keras.optimizers import WarmupLinearDecay
 from convbert_keras.optimizers import adamw
-
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-
-
-def make_strategy(name="default", tpu=None):
-    """A `tf.distribute` strategy by name: `default` (one device),
-    `mirrored` (all local GPUs, or CPU devices), `multi_worker` (cluster
-    from the `TF_CONFIG` environment variable), `tpu` (`tpu`: the TPU name
-    or address; empty on a TPU VM). Create it before any other TF work."""
-    import tensorflow as tf
-
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError(
-                "The multi_worker strategy reads the cluster from TF_CONFIG, which "
-                "is not set; see the README for a launch example."
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"Unknown strategy {name!r}; expected one of {STRATEGIES}.")
-
-
-def _is_chief(strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
 
 def read_learning_curve(output_dir):
     """The learning curve of a pretraining run: one record per checkpoint
@@ -97,33 +62,65 @@ class _CheckpointEveryEpoch(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=step)
 
 
-def _run_config(backbone_kwargs, sequence_length, vocabulary_size):
-    return {
-        "backbone": backbone_kwargs,
-        "sequence_length": sequence_length,
-        "vocabulary_size": vocabulary_size,
-    }
+def _flatten(config, prefix=""):
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
-def _check_run_config(output_dir, config):
+def check_run_config(output_dir, config, what="run"):
+    """Refuses to continue the run in `output_dir` with other settings.
+
+    `config` (a JSON-able dict of every setting that changes the result)
+    is compared with the `run_config.json` saved there, if any; the first
+    difference is named with both values. Returns the saved file's path.
+    """
     path = os.path.join(output_dir, "run_config.json")
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
-        if saved != json.loads(json.dumps(config)):
+    if not os.path.exists(path):
+        return path
+    with open(path, encoding="utf-8") as f:
+        saved = _flatten(json.load(f))
+    wanted = _flatten(json.loads(json.dumps(config)))
+    # In the config's order: settings before the digests they change.
+    for key in [*wanted, *(k for k in saved if k not in wanted)]:
+        if saved.get(key, "<not recorded>") != wanted.get(key, "<not recorded>"):
             raise ValueError(
-                f"{output_dir} holds checkpoints of a different configuration "
-                f"({saved}) than this run ({config}). Use a new --output folder, "
-                "or the same settings to resume."
+                f"{output_dir} holds a {what} made with {key}={saved.get(key, '<not recorded>')!r}; "
+                f"this one has {key}={wanted.get(key, '<not recorded>')!r}. Use the same settings "
+                "to resume it, or a new output folder for a new run."
             )
     return path
 
 
+def _fingerprint(batch, tokenizer):
+    """A digest of the vocabulary and of the first training batch: another
+    corpus, file order or vocabulary shows up as another digest."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(tokenizer.get_vocabulary()).encode("utf-8"))
+    vocabulary = digest.hexdigest()[:16]
+    digest = hashlib.sha256()
+    for key in sorted(batch):
+        digest.update(np.ascontiguousarray(np.asarray(batch[key])).tobytes())
+    return vocabulary, digest.hexdigest()[:16]
+
+
 def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
              batch_size=32, sequence_length=128, learning_rate=5e-4, warmup_steps=None,
-             checkpoint_every=100, generator_size=0.25, mixed_precision=None,
-             strategy=None, seed=0, objective="rtd", sampling_temperature=1.0, verbose=1):
+             checkpoint_every=100, generator_size=0.25, mask_rate=0.15, weight_decay=0.01,
+             mixed_precision=None, strategy=None, seed=0, objective="rtd",
+             sampling_temperature=1.0, corpus=None, verbose=1):
     """Pretrains a ConvBERT discriminator with replaced-token detection.
+
+    Killed at any point and called again with the same arguments, the run
+    resumes at its last checkpoint and ends with the weights of an
+    uninterrupted run, on one device or under any strategy (the data is
+    cut into global batches and each replica trains on its rows of them;
+    see `pretraining_dataset`). Called again once finished, it trains
+    nothing, says so and returns the run (writing the preset if missing).
 
     Args:
         documents_fn: a function returning a fresh `tf.data.Dataset` of
@@ -132,8 +129,10 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         backbone_kwargs: `ConvBertBackbone` arguments of the discriminator.
         output_dir: run folder: `checkpoints/` (resumed from when present),
             `logs/` (TensorBoard), `learning_curve.json` (every interval's
-            metrics: `read_learning_curve`), `run_config.json`, and at the end
-            `preset/`, the discriminator and tokenizer as a keras-hub preset.
+            metrics: `read_learning_curve`), `run_config.json` (every
+            setting; a resume with another is refused, naming it), and at
+            the end `preset/`, the discriminator and tokenizer as a
+            keras-hub preset.
         total_steps: int. Training steps (rounded up to whole
             `checkpoint_every` intervals).
         batch_size: int. Global batch size (split over replicas).
@@ -141,7 +140,10 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         learning_rate: float. Peak learning rate.
         warmup_steps: int. Linear warmup (default 10% of `total_steps`).
         checkpoint_every: int. Steps between checkpoints (and log lines).
-        generator_size: float. Generator width over the discriminator's.
+        generator_size: float. Generator width over the discriminator's
+            (`generator_config`).
+        mask_rate: float. Share of the tokens masked.
+        weight_decay: float. AdamW's decoupled weight decay.
         mixed_precision: `None`, `"mixed_float16"` (with loss scaling) or
             `"mixed_bfloat16"`: the models' dtype policy.
         strategy: a `tf.distribute` strategy (`make_strategy`).
@@ -150,6 +152,9 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
             LM on the same model: the control; see `ConvBertPretrainer`).
         sampling_temperature: float. Temperature of the generator's
             samples (`ConvBertPretrainer`).
+        corpus: a JSON-able description of the corpus saved with the run
+            and checked on resume (the scripts give the files and their
+            sizes); the first batch's digest is checked in any case.
 
     Returns: a dict: `discriminator` (the trained backbone), `metrics` (of
     the last interval, also when the run had finished before this call),
@@ -175,52 +180,80 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         raise ValueError(
             f"`batch_size` {batch_size} must divide evenly over {replicas} replicas."
         )
-    chief = _is_chief(strategy)
+    chief = is_chief(strategy)
     os.makedirs(output_dir, exist_ok=True)
-    run_config = _run_config(backbone_kwargs, sequence_length, tokenizer.vocabulary_size())
-    config_path = _check_run_config(output_dir, run_config)
+    epochs = math.ceil(total_steps / checkpoint_every)
+    total_steps = epochs * checkpoint_every
+    warmup_steps = total_steps // 10 if warmup_steps is None else warmup_steps
 
-    def dataset_fn(input_context):
+    # Seeds the weights, and the data order: tf.data's shuffles depend on
+    # the global seed as well as their own.
+    keras.utils.set_random_seed(seed)
+
+    def dataset_fn(input_context=None, skip=0):
         from convbert_keras.data.corpus import pretraining_dataset
 
         return pretraining_dataset(
-            documents_fn(), tokenizer, sequence_length,
-            input_context.get_per_replica_batch_size(batch_size), seed=seed,
-            num_shards=input_context.num_input_pipelines,
-            shard_index=input_context.input_pipeline_id,
+            documents_fn(), tokenizer, sequence_length, batch_size, seed=seed,
+            input_context=input_context, skip_batches=skip,
         )
 
     # Fail before building anything when there is nothing to train on.
-    probe = dataset_fn(tf.distribute.InputContext())
-    if not any(True for _ in probe.take(1)):
+    first = next(iter(dataset_fn().take(1)), None)
+    if first is None:
         raise ValueError(
             "The corpus gives no training sequence: it is empty, or no text is "
             "left after splitting sentences and tokenizing."
         )
+    vocabulary_digest, first_batch_digest = _fingerprint(first, tokenizer)
+    run_config = {
+        "backbone": backbone_kwargs,
+        "vocabulary_size": tokenizer.vocabulary_size(),
+        "sequence_length": sequence_length,
+        "batch_size": batch_size,
+        "steps": total_steps,
+        "learning_rate": learning_rate,
+        "warmup_steps": warmup_steps,
+        "weight_decay": weight_decay,
+        "generator_size": generator_size,
+        "mask_rate": mask_rate,
+        "objective": objective,
+        "sampling_temperature": sampling_temperature,
+        "mixed_precision": mixed_precision,
+        "seed": seed,
+        "replicas": replicas,
+        "corpus": corpus,
+        "vocabulary_sha256": vocabulary_digest,
+        "first_batch_sha256": first_batch_digest,
+    }
+    config_path = check_run_config(output_dir, run_config, "pretraining run")
 
     # A policy on the models, not the global one: nothing leaks into the
     # caller's other models.
     dtype = mixed_precision or None
-    keras.utils.set_random_seed(seed)
-    epochs = math.ceil(total_steps / checkpoint_every)
-    total_steps = epochs * checkpoint_every
     with strategy.scope():
         discriminator = ConvBertBackbone(**backbone_kwargs, dtype=dtype)
+        generator = None
+        if objective == "rtd":
+            generator = ConvBertBackbone(
+                **generator_config(discriminator.get_config(), generator_size),
+                shared_embeddings=discriminator, dtype=dtype, name="generator",
+            )
         pretrainer = ConvBertPretrainer(
-            discriminator, mask_token_id=tokenizer.mask_token_id,
+            discriminator, generator=generator, mask_token_id=tokenizer.mask_token_id,
             special_token_ids=[tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id],
-            generator_size=generator_size, seed=seed, objective=objective,
-            sampling_temperature=sampling_temperature, dtype=dtype,
+            generator_size=generator_size, mask_rate=mask_rate,
+            max_predictions=default_max_predictions(mask_rate, sequence_length), seed=seed,
+            objective=objective, sampling_temperature=sampling_temperature, dtype=dtype,
         )
-        schedule = WarmupLinearDecay(
-            learning_rate, total_steps // 10 if warmup_steps is None else warmup_steps, total_steps
-        )
-        # XLA compiles one replica's step; Keras cannot jit-compile the
-        # cross-replica step of a multi-device strategy. Under mixed_float16
-        # Keras wraps the optimizer in a LossScaleOptimizer.
-        pretrainer.compile(optimizer=adamw(schedule), jit_compile=replicas == 1)
+        schedule = WarmupLinearDecay(learning_rate, warmup_steps, total_steps)
+        # XLA compiles the step on one device, and each replica's forward
+        # and backward pass under a multi-replica strategy
+        # (`ReplicaXlaSteps`). Under mixed_float16 Keras wraps the
+        # optimizer in a LossScaleOptimizer.
+        pretrainer.compile(optimizer=adamw(schedule, weight_decay=weight_decay), jit_compile=True)
         optimizer = pretrainer.optimizer
-        pretrainer(next(iter(probe)))
+        pretrainer(first)
         optimizer.build(pretrainer.trainable_variables)
 
     # Keras' seed generator states (masking, sampling, dropout) are not
@@ -241,35 +274,45 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
     if chief:
-        with open(config_path, "w", encoding="utf-8") as f:
-            json.dump(run_config, f, indent=2)
+        write_json(config_path, run_config)
     step = int(optimizer.iterations.numpy())
-    if latest and verbose:
+    preset = os.path.join(output_dir, "preset")
+    if step >= total_steps:
+        if verbose:
+            print(f"{output_dir} is complete ({step} of {total_steps} steps); nothing to train.")
+    elif latest and verbose:
         print(f"Resuming from {latest} at step {step}.")
 
-    # The data continues where the checkpoint left it: same order, the
-    # batches already trained on skipped.
-    dataset = strategy.distribute_datasets_from_function(
-        lambda context: dataset_fn(context).skip(step)
-    )
-    callbacks = [_CheckpointEveryEpoch(manager, output_dir if chief else None)]
-    if chief:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+    history = {}
     start = time.time()
-    history = pretrainer.fit(
-        dataset, epochs=epochs, initial_epoch=step // checkpoint_every,
-        steps_per_epoch=checkpoint_every, callbacks=callbacks, verbose=verbose,
-        shuffle=False,  # the pipeline shuffles, under the run's seed
-    )
+    if step < total_steps:
+        # The data continues where the checkpoint left it: same order, the
+        # global batches already trained on skipped.
+        dataset = strategy.distribute_datasets_from_function(
+            lambda context: dataset_fn(context, skip=step)
+        )
+        callbacks = [_CheckpointEveryEpoch(manager, output_dir if chief else None)]
+        if chief:
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+        history = pretrainer.fit(
+            dataset, epochs=epochs, initial_epoch=step // checkpoint_every,
+            steps_per_epoch=checkpoint_every, callbacks=callbacks, verbose=verbose,
+            shuffle=False,  # the pipeline shuffles, under the run's seed
+        ).history
     elapsed = time.time() - start
     steps_run = total_steps - step
-    if chief:
-        preset = os.path.join(output_dir, "preset")
-        discriminator.save_to_preset(preset)
-        tokenizer.save_to_preset(preset)
-    else:
+    if chief and (steps_run or not os.path.isdir(preset)):
+        # Written aside and renamed: a kill while saving leaves no preset
+        # that looks complete, and the next call writes it again.
+        partial = preset + ".partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        discriminator.save_to_preset(partial)
+        tokenizer.save_to_preset(partial)
+        shutil.rmtree(preset, ignore_errors=True)
+        os.replace(partial, preset)
+    if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
-    final = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
+    final = {k: float(v[-1]) for k, v in history.items()} if history else {}
     if not final and chief:
         # A finished run trains no further interval: report its last one.
         curve = read_learning_curve(output_dir)
@@ -277,7 +320,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
     return {
         "discriminator": discriminator,
         "metrics": final,
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "history": {k: [float(x) for x in v] for k, v in history.items()},
         "steps": int(optimizer.iterations.numpy()),
         "steps_run": steps_run,
         "steps_per_second": steps_run / elapsed if steps_run else 0.0,

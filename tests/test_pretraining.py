@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -137,7 +138,7 @@ def test_sentences_are_packed_in_order_up_to_the_length():
     assert packed == [[2, 5, 16, 9, 18, 33, 3], [2, 5, 21, 9, 19, 35, 28, 29, 33, 3]]
 
 
-def test_pretraining_dataset_is_deterministic_and_sharded(tmp_path):
+def test_pretraining_dataset_is_deterministic_and_split_by_replica(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(SENTENCES * 5), encoding="utf-8")
 
@@ -149,14 +150,27 @@ def test_pretraining_dataset_is_deterministic_and_sharded(tmp_path):
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     assert a[0].shape == (4, 16) and (a[0][:, 0] == 2).all()
-    shard0 = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 1, num_shards=2,
-                                 shard_index=0, repeat=False)
-    shard1 = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 1, num_shards=2,
-                                 shard_index=1, repeat=False)
-    whole = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 1, repeat=False)
-    # Every word piece goes to exactly one shard ([CLS]/[SEP] counts differ).
-    count = lambda ds: sum(int((b["token_ids"].numpy() > 4).sum()) for b in ds)  # noqa: E731
-    assert count(shard0) + count(shard1) == count(whole)
+    whole = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 4, seed=3)
+    global_batches = [b["token_ids"].numpy() for b in whole.take(3)]
+    # Two workers of one replica, one worker of two replicas: each
+    # replica's rows of a step are its slice of the global batch.
+    for pipelines in (2, 1):
+        parts = []
+        for pipeline in range(pipelines):
+            context = tf.distribute.InputContext(pipelines, pipeline, num_replicas_in_sync=2)
+            ds = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 4, seed=3,
+                                     input_context=context)
+            parts.append([b["token_ids"].numpy() for b in ds.take(6 // pipelines)])
+        replica_batches = [batch for steps in zip(*parts) for batch in steps] if pipelines == 2 \
+            else parts[0]
+        for step, expected in enumerate(global_batches):
+            np.testing.assert_array_equal(
+                np.concatenate(replica_batches[2 * step:2 * step + 2]), expected
+            )
+    # A resumed run skips whole global batches.
+    resumed = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 4, seed=3,
+                                  skip_batches=2)
+    np.testing.assert_array_equal(next(iter(resumed))["token_ids"].numpy(), global_batches[2])
 
 
 def test_blank_line_separated_documents(tmp_path):
@@ -204,8 +218,19 @@ def test_pretrain_bad_input_fails_early(tmp_path):
     with pytest.raises(ValueError, match="tokenizer has 64 word pieces but the model embeds 100"):
         run_pretrain(tmp_path, "\n".join(SENTENCES), backbone=dict(TINY, vocabulary_size=100))
     run_pretrain(tmp_path, "\n".join(SENTENCES * 10))
-    with pytest.raises(ValueError, match="holds checkpoints of a different configuration"):
-        run_pretrain(tmp_path, "\n".join(SENTENCES * 10), backbone=dict(TINY, num_layers=3))
+    # Every setting that changes the result is named with both values.
+    for change, message in [
+        (dict(backbone=dict(TINY, num_layers=3)), "backbone.num_layers=2; this one has backbone.num_layers=3"),
+        (dict(batch_size=2), "batch_size=4; this one has batch_size=2"),
+        (dict(learning_rate=1e-3), "learning_rate=0.0005; this one has learning_rate=0.001"),
+        (dict(seed=1), "seed=0; this one has seed=1"),
+        (dict(total_steps=8), "steps=4; this one has steps=8"),
+        (dict(warmup_steps=3), "warmup_steps=0; this one has warmup_steps=3"),
+        (dict(corpus_text="\n".join(SENTENCES[::-1] * 10)), "first_batch_sha256="),
+    ]:
+        text = change.pop("corpus_text", "\n".join(SENTENCES * 10))
+        with pytest.raises(ValueError, match=re.escape(message)):
+            run_pretrain(tmp_path, text, **change)
     with pytest.raises(ValueError, match="Corpus file"):
         text_file_documents([tmp_path / "missing.txt"])
 
@@ -319,3 +344,37 @@ def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_
     again = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
     assert again["steps_run"] == 0 and again["metrics"] == curve[-1]
     assert [r["step"] for r in read_learning_curve(tmp_path / "run")] == [2, 4, 6]
+
+
+def load_script(name):
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "scripts", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_named_recipes_are_the_original_codes_settings():
+    script = load_script("pretrain")
+
+    def settings(*options):
+        args = script.build_parser().parse_args(["--corpus", "c.txt", "--output", "o", *options])
+        script.fill_defaults(args)
+        return (args.size, args.learning_rate, args.batch_size, args.steps, args.warmup_steps,
+                args.sequence_length, args.mask_rate, args.generator_size, args.weight_decay)
+
+    # configure_pretraining.py of yitu-opensource/ConvBert: defaults, then
+    # small: lr 3e-4; base: lr 2e-4, batch 256, generator 1/3.
+    assert settings("--recipe", "small") == ("small", 3e-4, 128, 1_000_000, 10_000, 128, 0.15, 0.25, 0.01)
+    assert settings("--recipe", "medium-small") == (
+        "medium-small", 5e-4, 128, 1_000_000, 10_000, 128, 0.15, 0.25, 0.01)
+    assert settings("--recipe", "base") == ("base", 2e-4, 256, 1_000_000, 10_000, 128, 0.15, 1 / 3, 0.01)
+    # An option beside a recipe overrides that setting only.
+    assert settings("--recipe", "small", "--steps", "50")[:4] == ("small", 3e-4, 128, 50)
+    assert settings()[:4] == ("small", 5e-4, 32, 1000)
+    from convbert_keras.recipes import pretraining_recipe
+
+    with pytest.raises(ValueError, match="Unknown recipe 'tiny'; choose one of"):
+        pretraining_recipe("tiny")

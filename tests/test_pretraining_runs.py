@@ -1,14 +1,16 @@
-"""Pretraining runs in separate processes: killed and resumed, on two
-devices, on two workers."""
+"""Pretraining runs in separate processes, on one device, on two devices
+(MirroredStrategy) and on two workers (MultiWorkerMirroredStrategy): XLA
+under each, the same weights under each, and killed runs that resume to the
+weights of uninterrupted ones."""
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
@@ -37,11 +39,11 @@ def write_inputs(tmp_path):
     return corpus, config
 
 
-def pretrain_command(corpus, config, output, steps=30, extra=()):
+def pretrain_command(corpus, config, output, steps=20, extra=()):
     return [
         sys.executable, os.path.join(ROOT, "scripts", "pretrain.py"), "--corpus", str(corpus),
         "--config", str(config), "--vocabulary", VOCAB, "--output", str(output),
-        "--steps", str(steps), "--checkpoint-every", "10", "--batch-size", "4",
+        "--steps", str(steps), "--checkpoint-every", "10", "--batch-size", "8",
         "--sequence-length", "16", "--learning-rate", "2e-3", *extra,
     ]
 
@@ -50,77 +52,6 @@ def preset_weights(preset):
     from convbert_keras import ConvBertBackbone
 
     return [np.asarray(w) for w in ConvBertBackbone.from_preset(str(preset)).get_weights()]
-
-
-def test_killed_run_resumes_where_its_checkpoint_left_off(tmp_path):
-    corpus, config = write_inputs(tmp_path)
-    # Reference: the same run, never interrupted.
-    subprocess.run(
-        pretrain_command(corpus, config, tmp_path / "straight"), env=environment(),
-        check=True, capture_output=True,
-    )
-    command = pretrain_command(corpus, config, tmp_path / "killed")
-    process = subprocess.Popen(command, env=environment(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    # The state file names a checkpoint only once it is complete; the .index
-    # file alone can appear before (a kill then leaves nothing to resume).
-    state = tmp_path / "killed" / "checkpoints" / "checkpoint"
-    checkpoint = tmp_path / "killed" / "checkpoints" / "ckpt-10.index"
-
-    def saved():
-        return state.exists() and "ckpt-10" in state.read_text()
-
-    deadline = time.time() + 300
-    while not saved() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert checkpoint.exists(), "the run did not reach its first checkpoint"
-    assert not (tmp_path / "killed" / "preset").exists()
-
-    result = subprocess.run(command, env=environment(), capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    resumed_at = int(result.stdout.split("Resuming from")[1].split("at step ")[1].split(".")[0])
-    assert resumed_at in (10, 20)
-    summary = json.loads(result.stdout[result.stdout.index("{"):])
-    assert summary["steps"] == 30
-    # Same step, learning rate, data position and random streams: the
-    # resumed run ends exactly where the uninterrupted one does.
-    for a, b in zip(preset_weights(tmp_path / "straight" / "preset"),
-                    preset_weights(tmp_path / "killed" / "preset")):
-        np.testing.assert_allclose(a, b, atol=1e-5)
-
-
-MIRRORED = """
-import json, sys
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from convbert_keras import ConvBertTokenizer
-from convbert_keras.data.corpus import text_file_documents
-from convbert_keras.pretraining import pretrain
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-corpus, config, vocab, output = sys.argv[1:]
-result = pretrain(lambda: text_file_documents([corpus]), ConvBertTokenizer(vocabulary=vocab),
-                  json.load(open(config)), output, 40, batch_size=8, sequence_length=16,
-                  learning_rate=2e-3, checkpoint_every=10, strategy=strategy, verbose=0)
-result.pop("discriminator")
-print(json.dumps({"replicas": strategy.num_replicas_in_sync, **result}))
-"""
-
-
-def test_mirrored_strategy_over_two_cpu_devices(tmp_path):
-    corpus, config = write_inputs(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED, str(corpus), str(config), VOCAB, str(tmp_path / "run")],
-        env=environment(), capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["replicas"] == 2 and summary["steps"] == 40
-    loss = summary["history"]["loss"]
-    assert loss[-1] < loss[0]
-    assert preset_weights(tmp_path / "run" / "preset")
 
 
 def free_ports(count):
@@ -133,50 +64,131 @@ def free_ports(count):
     return ports
 
 
-WORKER = """
-import json, sys
-from convbert_keras.pretraining import make_strategy
-strategy = make_strategy("multi_worker")
-import numpy as np
-from convbert_keras import ConvBertTokenizer
-from convbert_keras.data.corpus import text_file_documents
-from convbert_keras.pretraining import pretrain
-corpus, config, vocab, output, weights = sys.argv[1:]
-result = pretrain(lambda: text_file_documents([corpus]), ConvBertTokenizer(vocabulary=vocab),
-                  json.load(open(config)), output, 20, batch_size=8, sequence_length=16,
-                  learning_rate=2e-3, checkpoint_every=10, strategy=strategy, verbose=0)
-np.savez(weights, *result.pop("discriminator").get_weights())
-print(json.dumps(result))
-"""
-
-
-def test_two_workers_train_together(tmp_path):
-    corpus, config = write_inputs(tmp_path)
-    ports = free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    processes = []
-    for index in range(2):
-        env = environment()
+def launch(kind, output, tmp_path, index=0, ports=None, dump=None):
+    """Starts one process of a run: `single` (the script on one device),
+    `mirrored` (2 replicas on 2 logical CPU devices) or `worker` (worker
+    `index` of 2)."""
+    corpus, config = tmp_path / "corpus.txt", tmp_path / "config.json"
+    command = pretrain_command(corpus, config, output)
+    env = environment()
+    if dump:
+        env["XLA_FLAGS"] = f"--xla_dump_to={dump}"
+    if kind == "mirrored":
+        command[1] = os.path.join(ROOT, "tests", "pretrain_launcher.py")
+    elif kind == "worker":
+        command += ["--strategy", "multi_worker"]
+        cluster = {"worker": [f"localhost:{p}" for p in ports]}
         env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        processes.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(corpus), str(config), VOCAB,
-             str(tmp_path / "run"), str(tmp_path / f"w{index}.npz")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def run(kind, output, tmp_path, dump=None):
+    """A whole run (both workers for `worker`); returns their outputs."""
+    ports = free_ports(2)
+    count = 2 if kind == "worker" else 1
+    processes = [launch(kind, output, tmp_path, i, ports, dump and f"{dump}_{i}")
+                 for i in range(count)]
     outputs = [p.communicate(timeout=600) for p in processes]
-    for process, (out, err) in zip(processes, outputs):
+    for process, (_, err) in zip(processes, outputs):
         assert process.returncode == 0, err[-3000:]
-    summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
-    for summary in summaries:
+    return [out for out, _ in outputs]
+
+
+def killed_and_resumed(kind, output, tmp_path):
+    """The run killed (SIGKILL, every process) after its first checkpoint,
+    then started again with the same command; returns the second start's
+    outputs."""
+    ports = free_ports(2)
+    count = 2 if kind == "worker" else 1
+    processes = [launch(kind, output, tmp_path, i, ports) for i in range(count)]
+    # The state file names a checkpoint only once it is complete; the .index
+    # file alone can appear before (a kill then leaves nothing to resume).
+    state = output / "checkpoints" / "checkpoint"
+    deadline = time.time() + 300
+    while time.time() < deadline and all(p.poll() is None for p in processes):
+        if state.exists() and "ckpt-10" in state.read_text():
+            break
+        time.sleep(0.05)
+    for process in processes:
+        process.kill()
+        process.communicate()
+    assert (output / "checkpoints" / "ckpt-10.index").exists(), "no first checkpoint"
+    assert not (output / "preset").exists()
+    return run(kind, output, tmp_path)
+
+
+def resumed_step(stdout):
+    return int(stdout.split("Resuming from")[1].split("at step ")[1].split(".")[0])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One uninterrupted run and one killed-and-resumed run per strategy,
+    all with global batch 8 for 20 steps; the uninterrupted multi-replica
+    runs dump what XLA compiled."""
+    tmp_path = tmp_path_factory.mktemp("runs")
+    write_inputs(tmp_path)
+    results = {}
+    for kind in ("single", "mirrored", "worker"):
+        dump = tmp_path / f"xla_{kind}"
+        straight = run(kind, tmp_path / f"{kind}_straight", tmp_path, dump=dump)
+        resumed = killed_and_resumed(kind, tmp_path / f"{kind}_killed", tmp_path)
+        results[kind] = dict(
+            straight=preset_weights(tmp_path / f"{kind}_straight" / "preset"),
+            resumed=preset_weights(tmp_path / f"{kind}_killed" / "preset"),
+            resumed_at=resumed_step(resumed[0]),
+            summaries=[json.loads(out[out.index("{"):]) for out in straight],
+            dumps=[n for d in tmp_path.glob(f"xla_{kind}_*") for n in os.listdir(d)],
+        )
+    results["again"] = run("single", tmp_path / "single_straight", tmp_path)[0]
+    results["tmp_path"] = tmp_path
+    return results
+
+
+def assert_same_weights(first, second, atol=1e-5):
+    assert len(first) == len(second) > 0
+    for a, b in zip(first, second):
+        np.testing.assert_allclose(a, b, atol=atol)
+
+
+def test_training_moved_the_weights(runs):
+    from convbert_keras import ConvBertBackbone
+
+    keras.utils.set_random_seed(0)
+    initial = ConvBertBackbone(**TINY).get_weights()
+    moved = max(np.abs(a - b).max() for a, b in zip(runs["single"]["straight"], initial))
+    assert moved > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["single", "mirrored", "worker"])
+def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(runs, kind):
+    # Same step, learning rate, data position and random streams.
+    assert runs[kind]["resumed_at"] in (10, 20)
+    assert_same_weights(runs[kind]["straight"], runs[kind]["resumed"])
+
+
+@pytest.mark.parametrize("kind", ["mirrored", "worker"])
+def test_two_replicas_end_where_one_device_does(runs, kind):
+    # The same global batches, masks, dropout and loss normalisation.
+    assert_same_weights(runs["single"]["straight"], runs[kind]["straight"])
+    for summary in runs[kind]["summaries"]:
         assert summary["steps"] == 20
-        assert summary["history"]["loss"][-1] < summary["history"]["loss"][0]
-    # Synchronous training: both workers report the same all-reduced losses.
     np.testing.assert_allclose(
-        summaries[0]["history"]["loss"], summaries[1]["history"]["loss"], rtol=1e-4
+        runs[kind]["summaries"][0]["metrics"]["loss"],
+        runs["single"]["summaries"][0]["metrics"]["loss"], rtol=1e-4,
     )
-    first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
-    assert len(first.files) == len(second.files) > 0
-    for name in first.files:
-        np.testing.assert_array_equal(first[name], second[name])
-    # Only the chief writes the preset, and it loads.
-    assert preset_weights(tmp_path / "run" / "preset")
+
+
+@pytest.mark.parametrize("kind", ["mirrored", "worker"])
+def test_replica_steps_are_compiled_with_xla(runs, kind):
+    # XLA dumps a module only for what it compiled: each replica's forward
+    # and backward pass; on each of the 2 workers.
+    compiled = [n for n in runs[kind]["dumps"] if n.endswith("before_optimizations.txt")]
+    assert sum("replica_gradients" in n for n in compiled) >= (2 if kind == "worker" else 1)
+
+
+def test_a_finished_run_says_so_and_exits_0(runs):
+    assert "is complete (20 of 20 steps); nothing to train" in runs["again"]
+    summary = json.loads(runs["again"][runs["again"].index("{"):])
+    assert summary["steps"] == 20

@@ -106,22 +106,29 @@ def pack_sentences(documents, tokenizer, sequence_length):
 
 
 def pretraining_dataset(documents, tokenizer, sequence_length, batch_size, seed=0,
-                        shuffle_buffer=10000, num_shards=1, shard_index=0, repeat=True):
+                        shuffle_buffer=10000, input_context=None, skip_batches=0, repeat=True):
     """Batches of packed sequences for `ConvBertPretrainer`.
 
     `documents` is a `tf.data.Dataset` of strings (`text_file_documents`,
-    `tfds_documents`). This worker keeps every `num_shards`-th document
-    from `shard_index`, shuffles documents and sequences under `seed` (the
-    same order on every run), packs sentences (`pack_sentences`), pads to
-    `sequence_length` and batches with fixed shapes.
+    `tfds_documents`). Documents and sequences are shuffled under `seed`
+    (the same order on every run), sentences packed (`pack_sentences`),
+    padded to `sequence_length` and cut into global batches of
+    `batch_size`, of which the first `skip_batches` are skipped (a resumed
+    run continues where it stopped).
+
+    Under a strategy, pass the `tf.distribute.InputContext` of
+    `distribute_datasets_from_function`: this input pipeline then yields,
+    in replica order, its replicas' rows of each global batch (replica r
+    of the step gets rows `[r * b, (r + 1) * b)`, `b = batch_size /
+    replicas`). Every replica trains on the rows one device would, so any
+    number of workers and devices gives the same run; each worker reads
+    and tokenizes the whole corpus for that.
 
     Returns: a dataset of `{"token_ids", "segment_ids", "padding_mask"}`,
-    each `(batch_size, sequence_length)` int32; endless with `repeat`.
+    each `(rows, sequence_length)` int32; endless with `repeat`.
     """
     import tensorflow as tf
 
-    if num_shards > 1:
-        documents = documents.shard(num_shards, shard_index)
     documents = documents.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     sequences = pack_sentences(documents, tokenizer, sequence_length)
     sequences = sequences.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
@@ -142,11 +149,20 @@ def pretraining_dataset(documents, tokenizer, sequence_length, batch_size, seed=
             ),
         }
 
-    options = tf.data.Options()
-    options.deterministic = True
-    return (
+    batches = (
         sequences.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
         .batch(batch_size, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
-        .with_options(options)
+        .skip(skip_batches)
     )
+    if input_context is not None and input_context.num_replicas_in_sync > 1:
+        rows = input_context.get_per_replica_batch_size(batch_size)
+        local = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+        start = input_context.input_pipeline_id * local * rows
+        batches = batches.map(
+            lambda batch: {k: v[start:start + local * rows] for k, v in batch.items()}
+        )
+        if local > 1:
+            batches = batches.unbatch().batch(rows, drop_remainder=True)
+    options = tf.data.Options()
+    options.deterministic = True
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
