@@ -1,19 +1,25 @@
 """Fine-tuning and evaluation runs: GLUE, SQuAD, NER and local files."""
 
 import collections
+import hashlib
 import json
 import math
 import os
 import shutil
+import tempfile
 import time
 
 import keras
 import numpy as np
 
 from convbert_keras import metrics as official
+from convbert_keras.distribute import is_chief
 from convbert_keras.files import write_json
 from convbert_keras.optimizers import WarmupLinearDecay
 from convbert_keras.optimizers import adamw
+from convbert_keras.runs import check_run_config
+from convbert_keras.runs import save_preset
+from convbert_keras.runs import training_checkpoint
 
 # kind: "classification" (num_classes 1 = regression), "token_classification"
 # or "question_answering". train: (x, y) in memory or a tf.data.Dataset of
@@ -239,50 +245,166 @@ def evaluate_task(model, data, batch_size=64):
     return results
 
 
-class _EvaluateEachEpoch(keras.callbacks.Callback):
-    """Official metrics every epoch into the logs (`val_<metric>`, first
-    validation set) and `results.json`; the best epoch's model is written
-    to `<output>/preset`."""
+def _data_digest(train):
+    """A digest of in-memory training data (`None` for a `tf.data`
+    stream): another file or sample shows up as another digest."""
+    import tensorflow as tf
 
-    def __init__(self, data, output_dir, results, batch_size):
+    if isinstance(train, tf.data.Dataset):
+        return None
+    return hashlib.sha256(repr(train).encode("utf-8")).hexdigest()[:16]
+
+
+def _training_examples(data):
+    """`data.train` as a dataset of unbatched `(x, y)` examples."""
+    import tensorflow as tf
+
+    if isinstance(data.train, tf.data.Dataset):
+        return data.train
+    x, y = data.train
+    if data.kind == "token_classification":
+        x, y = tf.ragged.constant(x), tf.ragged.constant(y)
+    return tf.data.Dataset.from_tensor_slices((x, y))
+
+
+def _preprocessed(model, data, examples, batch_size):
+    """Batches of raw examples through the task's preprocessor."""
+    import tensorflow as tf
+
+    if data.kind == "question_answering":
+        # Windows of long contexts, re-batched to `batch_size`.
+        return model._window_dataset(examples.batch(batch_size), None, batch_size)
+    if data.kind == "token_classification":
+        batches = examples.ragged_batch(batch_size)
+    else:
+        batches = examples.batch(batch_size)
+    return batches.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def training_batches(model, data, batch_size, seed, epochs, start_epoch=0, skip=0):
+    """The preprocessed training batches of epochs `start_epoch` to
+    `epochs - 1`, the first `skip` batches left out: each epoch the examples
+    in an order of its own, drawn under `(seed, epoch)`, so that a resumed
+    run sees the batches an uninterrupted one would."""
+    import tensorflow as tf
+
+    examples = _training_examples(data)
+    count = _count(data.train)
+    dataset = None
+    for epoch in range(start_epoch, epochs):
+        order = examples.shuffle(count, seed=seed * 1000 + epoch, reshuffle_each_iteration=False)
+        batches = _preprocessed(model, data, order, batch_size)
+        if epoch == start_epoch:
+            batches = batches.skip(skip)
+        dataset = batches if dataset is None else dataset.concatenate(batches)
+    options = tf.data.Options()
+    options.deterministic = True
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _steps_per_epoch(model, data, batch_size, results):
+    if data.kind != "question_answering":
+        return math.ceil(_count(data.train) / batch_size)
+    # A long context gives several windows: count them once per run.
+    if "train_windows" not in results:
+        rows = _preprocessed(model, data, _training_examples(data), 256)
+        results["train_windows"] = int(sum(
+            int(keras.ops.shape(x["token_ids"])[0]) for x, *_ in rows
+        ))
+    return math.ceil(results["train_windows"] / batch_size)
+
+
+def _best(epochs, score):
+    """The first epoch record with the highest `score(record)`."""
+    best = None
+    for record in epochs:
+        if best is None or score(record) > score(best):
+            best = record
+    return best
+
+
+class _FinetuneProgress(keras.callbacks.Callback):
+    """Training steps counted across epochs and calls: a checkpoint every
+    `checkpoint_every` steps and at every epoch end; at an epoch end the
+    official metrics (`results["epochs"]`, one record per epoch, replaced
+    when an epoch is trained again after a kill), the best epoch's model
+    to `<output>/preset`, TensorBoard scalars, and early stopping after
+    `patience` epochs without improvement."""
+
+    def __init__(self, run, steps_per_epoch, checkpoint_every, manager, restored_metrics):
         super().__init__()
-        self.data, self.output_dir, self.results, self.batch_size = data, output_dir, results, batch_size
+        self.run = run
+        self.steps_per_epoch = steps_per_epoch
+        self.checkpoint_every = checkpoint_every
+        self.manager = manager
+        self.restored_metrics = restored_metrics
 
-    def on_epoch_end(self, epoch, logs=None):
-        scores = evaluate_task(self.model, self.data, self.batch_size)
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras zeroes the metrics as `fit` starts; a run resumed mid-epoch
+        # puts back the loss accumulated before the kill.
+        for variable, value in zip(self.model.metrics_variables, self.restored_metrics):
+            variable.assign(value)
+        self.restored_metrics = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.steps_per_epoch == 0:
+            self._end_epoch(step // self.steps_per_epoch, logs or {})
+        elif step % self.checkpoint_every == 0:
+            self.manager.save(checkpoint_number=step)
+
+    def _end_epoch(self, epoch, logs):
+        import tensorflow as tf
+
+        run = self.run
+        data, results = run["data"], run["results"]
+        main = data.metrics[0]
+        scores = evaluate_task(self.model, data, run["batch_size"])
         first = next(iter(scores.values()))
-        main = self.data.metrics[0]
-        if logs is not None:
-            logs.update({f"val_{k}": v for k, v in first.items()})
-        record = {"epoch": epoch + 1, "loss": float((logs or {}).get("loss", float("nan"))), **scores}
-        self.results["epochs"].append(record)
-        if self.results["best"] is None or first[main] > self.results["best"]["score"]:
-            self.results["best"] = {"epoch": epoch + 1, "metric": main, "score": first[main], **scores}
-            staging = os.path.join(self.output_dir, "preset.partial")
-            shutil.rmtree(staging, ignore_errors=True)
-            self.model.save_to_preset(staging)
-            final = os.path.join(self.output_dir, "preset")
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(staging, final)
-        write_json(os.path.join(self.output_dir, "results.json"), self.results)
+        record = {"epoch": epoch, "loss": float(logs.get("loss", float("nan"))), **scores}
+        results["epochs"] = [r for r in results["epochs"] if r["epoch"] < epoch] + [record]
+        first_set = next(iter(scores))
+        best = _best(results["epochs"], lambda r: r[first_set][main])
+        results["best"] = {"epoch": best["epoch"], "metric": main, "score": best[first_set][main],
+                           **{k: v for k, v in best.items() if k not in ("epoch", "loss")}}
+        if run["chief"]:
+            if best["epoch"] == epoch:
+                save_preset(self.model, run["preset"])
+            write_json(run["results_path"], results)
+            with run["writer"].as_default(step=epoch):
+                tf.summary.scalar("epoch_loss", record["loss"])
+                for name, value in first.items():
+                    tf.summary.scalar(f"val_{name}", value)
+        self.manager.save(checkpoint_number=epoch * self.steps_per_epoch)
+        self.model.reset_metrics()
+        patience = run["patience"]
+        if patience and epoch - best["epoch"] >= patience:
+            results["stopped_early"] = epoch
+            self.model.stop_training = True
 
 
 def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3, batch_size=32,
              learning_rate=1e-4, layer_decay=0.8, weight_decay=0.01, warmup_fraction=0.1,
              sequence_length=128, patience=None, seed=0, jit_compile=True, pooling="cls",
-             verbose=1):
+             checkpoint_every=None, strategy=None, verbose=1):
     """Fine-tunes a ConvBERT task model with the paper's recipe.
 
     AdamW with decoupled weight decay (not on LayerNorm and biases), linear
-    warmup over `warmup_fraction` of the steps then linear decay, layer-wise
-    learning-rate decay, gradients clipped to norm 1. After every epoch the
-    official metrics are computed on the validation sets; the best epoch
-    (by the first metric) is kept as a keras-hub preset in
-    `<output_dir>/preset`, `results.json` records every epoch and, when
-    `data.test` is given, that model's test scores (`"test"`), TensorBoard
-    logs go to `<output_dir>/logs`, and training stops early after
-    `patience` epochs without improvement. A run killed mid-way resumes
-    from its last finished epoch (`<output_dir>/backup`).
+    warmup over `warmup_fraction` of the steps then linear decay, ELECTRA's
+    layer-wise learning-rate decay, gradients clipped to norm 1. After
+    every epoch the official metrics are computed on the validation sets;
+    the best epoch (by the first metric) is kept as a keras-hub preset in
+    `<output_dir>/preset`, `results.json` records every epoch once and,
+    when `data.test` is given, that model's test scores (`"test"`),
+    TensorBoard logs go to `<output_dir>/logs`, and training stops early
+    after `patience` epochs without improvement.
+
+    The run checkpoints every `checkpoint_every` steps and at every epoch
+    end (`<output_dir>/checkpoints`); killed and called again with the same
+    arguments it resumes mid-epoch at the same step, data position and
+    random streams, and ends as an uninterrupted run would. Called again
+    once finished, it says so and returns the results. Other settings on a
+    used folder are refused, the setting named (`run_config.json`).
 
     Args:
         data: a `FinetuneData` (`named_data`, `glue_data`, `table_data`,
@@ -297,6 +419,10 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
             uncased vocabulary).
         pooling: a text classifier's summary of the sequence, `"cls"` or
             `"mean"` (see `ConvBertTextClassifier`).
+        checkpoint_every: int. Steps between checkpoints (default: one per
+            epoch).
+        strategy: a `tf.distribute` strategy (`convbert_keras.distribute.
+            make_strategy`); `batch_size` is the global batch.
         Other arguments: the training settings above.
 
     Returns: the results dict (as written to `results.json`).
@@ -312,68 +438,109 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
         raise ValueError("Pass exactly one of `preset` (a directory) or `size` (train from scratch).")
     if preset is not None and not os.path.isfile(os.path.join(preset, "config.json")):
         raise ValueError(f"{preset} is not a preset directory (it has no config.json).")
-    keras.utils.set_random_seed(seed)
-    os.makedirs(output_dir, exist_ok=True)
-    backbone = tokenizer = None
-    if preset is None:
-        tokenizer = ConvBertTokenizer(vocabulary=vocabulary or fetch("bert_uncased_vocab"))
-        if isinstance(size, dict) or str(size).endswith(".json"):
-            kwargs = size
-            if not isinstance(size, dict):
-                with open(size, encoding="utf-8") as f:
-                    kwargs = json.load(f)
-        else:
-            kwargs = convbert_config(size)
-        kwargs = dict(kwargs, vocabulary_size=tokenizer.vocabulary_size())
-        backbone = ConvBertBackbone(**kwargs)
-    model = _build_task(data, preset, backbone, tokenizer, sequence_length, pooling)
-    if model.backbone.max_sequence_length < sequence_length:
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ValueError(f"`checkpoint_every` must be positive. Received: {checkpoint_every}")
+    strategy = strategy or tf.distribute.get_strategy()
+    if batch_size % strategy.num_replicas_in_sync:
         raise ValueError(
-            f"`sequence_length` {sequence_length} exceeds the model's "
-            f"{model.backbone.max_sequence_length} positions."
+            f"`batch_size` {batch_size} must divide evenly over "
+            f"{strategy.num_replicas_in_sync} replicas."
         )
-
     train_count = _count(data.train)
     if train_count == 0:
         raise ValueError("The training set is empty.")
-    steps = epochs * math.ceil(train_count / batch_size)
-    if data.kind == "question_answering":
-        steps = int(steps * 1.2)  # long contexts give extra windows
-    schedule = WarmupLinearDecay(learning_rate, int(warmup_fraction * steps), steps)
-    model.compile(
-        optimizer=adamw(schedule, weight_decay, layer_decay, model.backbone.num_layers),
-        jit_compile=jit_compile,
-    )
-
+    os.makedirs(output_dir, exist_ok=True)
+    if isinstance(size, str) and size.endswith(".json"):
+        with open(size, encoding="utf-8") as f:
+            size = json.load(f)
+    run_config = {
+        "task": {"kind": data.kind, "num_classes": data.num_classes,
+                 "train_examples": train_count, "train_sha256": _data_digest(data.train)},
+        "preset": os.path.abspath(preset) if preset else None, "size": size,
+        "vocabulary": os.path.abspath(vocabulary) if vocabulary else None,
+        "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+        "layer_decay": layer_decay, "weight_decay": weight_decay,
+        "warmup_fraction": warmup_fraction, "sequence_length": sequence_length,
+        "patience": patience, "seed": seed, "pooling": pooling, "jit_compile": jit_compile,
+        "replicas": strategy.num_replicas_in_sync,
+    }
+    config_path = check_run_config(output_dir, run_config, "fine-tuning run")
+    chief = is_chief(strategy)
     results_path = os.path.join(output_dir, "results.json")
     results = {"epochs": [], "best": None, "train_examples": train_count}
     if os.path.exists(results_path):
         with open(results_path, encoding="utf-8") as f:
             results = json.load(f)
-    callbacks = [
-        _EvaluateEachEpoch(data, output_dir, results, batch_size),
-        keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup")),
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
-    ]
-    if patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=f"val_{data.metrics[0]}", mode="max", patience=patience,
-        ))
-    if isinstance(data.train, tf.data.Dataset):
-        x, y = data.train.shuffle(10000, seed=seed).batch(batch_size), None
-    else:
-        x, y = data.train
-        if data.kind == "token_classification":
-            x, y = tf.ragged.constant(x), tf.ragged.constant(y)
+    preset_dir = os.path.join(output_dir, "preset")
+    if results.get("finished"):
+        if verbose:
+            print(f"{output_dir} is complete; nothing to train.")
+        if data.test and "test" not in results and chief:
+            results["test"] = evaluate_test(preset_dir, data, batch_size)
+            write_json(results_path, results)
+        return results
+
+    keras.utils.set_random_seed(seed)
+    with strategy.scope():
+        backbone = tokenizer = None
+        if preset is None:
+            tokenizer = ConvBertTokenizer(vocabulary=vocabulary or fetch("bert_uncased_vocab"))
+            kwargs = size if isinstance(size, dict) else convbert_config(size)
+            backbone = ConvBertBackbone(**dict(kwargs, vocabulary_size=tokenizer.vocabulary_size()))
+        model = _build_task(data, preset, backbone, tokenizer, sequence_length, pooling)
+        if model.backbone.max_sequence_length < sequence_length:
+            raise ValueError(
+                f"`sequence_length` {sequence_length} exceeds the model's "
+                f"{model.backbone.max_sequence_length} positions."
+            )
+        steps_per_epoch = _steps_per_epoch(model, data, batch_size, results)
+        steps = epochs * steps_per_epoch
+        schedule = WarmupLinearDecay(learning_rate, int(warmup_fraction * steps), steps)
+        model.compile(
+            optimizer=adamw(schedule, weight_decay, layer_decay, model.backbone.num_layers),
+            jit_compile=jit_compile,
+        )
+        first = next(iter(training_batches(model, data, batch_size, seed, 1)))
+        model(first[0])
+        model.optimizer.build(model.trainable_variables)
+
+    checkpoint = training_checkpoint(model)
+    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    write_dir = checkpoint_dir if chief else tempfile.mkdtemp(prefix="convbert_worker_")
+    manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=2)
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    if chief:
+        write_json(config_path, run_config)
+    step = int(model.optimizer.iterations.numpy())
+    if latest and verbose:
+        print(f"Resuming from {latest} at step {step}.")
+    # Epochs trained again after a kill replace their records.
+    results["epochs"] = [r for r in results["epochs"] if r["epoch"] * steps_per_epoch <= step]
+    run = {"data": data, "results": results, "results_path": results_path, "chief": chief,
+           "preset": preset_dir, "batch_size": batch_size, "patience": patience,
+           "writer": tf.summary.create_file_writer(os.path.join(output_dir, "logs"))}
+    progress = _FinetuneProgress(
+        run, steps_per_epoch, checkpoint_every or steps_per_epoch, manager,
+        [np.array(v) for v in model.metrics_variables] if step % steps_per_epoch else [],
+    )
+    stopped = results.get("stopped_early")
     start = time.time()
-    # keras-hub tasks refuse a batch size with a dataset; the question
-    # answerer re-batches its windows to it.
-    fit_batch_size = batch_size if y is not None or data.kind == "question_answering" else None
-    model.fit(x=x, y=y, batch_size=fit_batch_size, epochs=epochs, callbacks=callbacks,
-              verbose=verbose)
-    results["train_seconds"] = time.time() - start
+    if step < steps and not stopped:
+        dataset = training_batches(model, data, batch_size, seed, epochs,
+                                   step // steps_per_epoch, step % steps_per_epoch)
+        # The batches are preprocessed already: keras.Model.fit, not the
+        # keras-hub task's, which would run the preprocessor again.
+        keras.Model.fit(model, dataset, epochs=1, steps_per_epoch=steps - step, shuffle=False,
+                        callbacks=[progress], verbose=verbose)
+    results["train_seconds"] = results.get("train_seconds", 0.0) + time.time() - start
+    if not chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+        return results
     if data.test:
-        results["test"] = evaluate_test(os.path.join(output_dir, "preset"), data, batch_size)
+        results["test"] = evaluate_test(preset_dir, data, batch_size)
+    results["finished"] = True
     write_json(results_path, results)
     return results
 

@@ -13,6 +13,9 @@ import numpy as np
 
 from convbert_keras.distribute import is_chief
 from convbert_keras.files import write_json
+from convbert_keras.runs import check_run_config
+from convbert_keras.runs import save_preset
+from convbert_keras.runs import training_checkpoint
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.pretrainer import ConvBertPretrainer
 from convbert_keras.models.pretrainer import default_max_predictions
@@ -60,40 +63,6 @@ class _CheckpointEveryEpoch(keras.callbacks.Callback):
                 self.curve_dir, {k: float(np.ravel(v)[0]) for k, v in logs.items()} | {"step": step}
             )
         self.manager.save(checkpoint_number=step)
-
-
-def _flatten(config, prefix=""):
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def check_run_config(output_dir, config, what="run"):
-    """Refuses to continue the run in `output_dir` with other settings.
-
-    `config` (a JSON-able dict of every setting that changes the result)
-    is compared with the `run_config.json` saved there, if any; the first
-    difference is named with both values. Returns the saved file's path.
-    """
-    path = os.path.join(output_dir, "run_config.json")
-    if not os.path.exists(path):
-        return path
-    with open(path, encoding="utf-8") as f:
-        saved = _flatten(json.load(f))
-    wanted = _flatten(json.loads(json.dumps(config)))
-    # In the config's order: settings before the digests they change.
-    for key in [*wanted, *(k for k in saved if k not in wanted)]:
-        if saved.get(key, "<not recorded>") != wanted.get(key, "<not recorded>"):
-            raise ValueError(
-                f"{output_dir} holds a {what} made with {key}={saved.get(key, '<not recorded>')!r}; "
-                f"this one has {key}={wanted.get(key, '<not recorded>')!r}. Use the same settings "
-                "to resume it, or a new output folder for a new run."
-            )
-    return path
 
 
 def _fingerprint(batch, tokenizer):
@@ -256,15 +225,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         pretrainer(first)
         optimizer.build(pretrainer.trainable_variables)
 
-    # Keras' seed generator states (masking, sampling, dropout) are not
-    # tracked by tf.train.Checkpoint; saving them makes a resumed run draw
-    # the random numbers the uninterrupted run would have drawn.
-    random_state = {
-        str(i): v.value for i, v in enumerate(
-            v for v in pretrainer.variables if v.path.endswith("seed_generator_state")
-        )
-    }
-    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer, random_state=random_state)
+    checkpoint = training_checkpoint(pretrainer)
     checkpoint_dir = os.path.join(output_dir, "checkpoints")
     # Workers other than the chief write to a scratch folder (all of them
     # must take part in saving distributed variables).
@@ -302,14 +263,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
     elapsed = time.time() - start
     steps_run = total_steps - step
     if chief and (steps_run or not os.path.isdir(preset)):
-        # Written aside and renamed: a kill while saving leaves no preset
-        # that looks complete, and the next call writes it again.
-        partial = preset + ".partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        discriminator.save_to_preset(partial)
-        tokenizer.save_to_preset(partial)
-        shutil.rmtree(preset, ignore_errors=True)
-        os.replace(partial, preset)
+        save_preset(discriminator, preset, tokenizer)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
     final = {k: float(v[-1]) for k, v in history.items()} if history else {}

@@ -15,7 +15,11 @@ CoNLL-style NER files (word ... tag per line):
 The best epoch (by the validation set) is written to <output>/preset;
 results.json holds the official metrics of every epoch and, with --test /
 --test-conll (or a named task with a test split: rotten_tomatoes), that model's
-test scores, computed once at the end. Run the same command again to resume.
+test scores, computed once at the end. The run checkpoints every
+--checkpoint-every steps and at every epoch end: run the same command again
+after a kill and it resumes where it stopped, mid-epoch included; once
+finished it says so. Several GPUs: --strategy mirrored; several machines:
+TF_CONFIG on each and --strategy multi_worker (see README).
 """
 
 import os
@@ -69,6 +73,11 @@ def build_parser():
     run.add_argument("--pooling", choices=["cls", "mean"], default="cls",
                      help="a text classifier's summary of the sequence")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--checkpoint-every", type=int, help="steps between checkpoints "
+                     "(default: one per epoch)")
+    run.add_argument("--strategy", choices=["default", "mirrored", "multi_worker", "tpu"],
+                     default="default")
+    run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
     return parser
 
 
@@ -101,6 +110,17 @@ def load_data(args, parser):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The strategy first: multi-worker set-up must precede other TF work.
+    from convbert_keras.distribute import make_strategy
+
+    try:
+        strategy = make_strategy(args.strategy, args.tpu)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
+    run(args, parser, strategy)
+
+
+def run(args, parser, strategy):
     if sum(x is not None for x in (args.preset, args.size, args.config)) != 1:
         parser.error("give exactly one of --preset, --size or --config")
     from convbert_keras.finetuning import finetune
@@ -114,6 +134,7 @@ def main(argv=None):
             layer_decay=args.layer_decay, weight_decay=args.weight_decay,
             warmup_fraction=args.warmup_fraction, sequence_length=args.sequence_length,
             patience=args.patience, seed=args.seed, pooling=args.pooling,
+            checkpoint_every=args.checkpoint_every, strategy=strategy,
         )
     except (ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")

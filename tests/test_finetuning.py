@@ -266,3 +266,29 @@ def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
     expected = evaluate_task(chosen, data._replace(validation=data.test))
     assert results["test"] == expected
     assert json.loads((tmp_path / "run" / "results.json").read_text())["test"] == expected
+
+
+def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(tmp_path, tiny_preset,
+                                                                           capsys):
+    from convbert_keras.finetuning import FinetuneData, finetune
+
+    texts = ["the movie was good", "the plot was bad"] * 8
+    labels = np.array([1, 0] * 8, "int32")
+    data = FinetuneData("classification", (texts, labels), {"validation": (texts, labels)}, 2,
+                        ("accuracy",))
+    settings = dict(preset=tiny_preset, epochs=1, batch_size=8, sequence_length=16,
+                    jit_compile=False)
+    first = finetune(data, str(tmp_path / "run"), verbose=0, **settings)
+    for change, message in [
+        (dict(batch_size=4), "batch_size=8; this one has batch_size=4"),
+        (dict(learning_rate=1e-3), "learning_rate=0.0001; this one has learning_rate=0.001"),
+        (dict(epochs=2), "epochs=1; this one has epochs=2"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            finetune(data, str(tmp_path / "run"), verbose=0, **dict(settings, **change))
+    other = data._replace(train=(texts[::-1], labels[::-1]))
+    with pytest.raises(ValueError, match="task.train_sha256="):
+        finetune(other, str(tmp_path / "run"), verbose=0, **settings)
+    again = finetune(data, str(tmp_path / "run"), verbose=1, **settings)
+    assert "is complete; nothing to train" in capsys.readouterr().out
+    assert again["epochs"] == first["epochs"] and len(first["epochs"]) == 1

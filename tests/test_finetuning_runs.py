@@ -1,0 +1,156 @@
+"""Fine-tuning runs in separate processes: killed mid-epoch and resumed to
+the weights and records of an uninterrupted run, run again once finished,
+and on two devices (MirroredStrategy) with XLA-compiled replica steps and
+the weights of one device."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from test_pretraining import TINY
+from test_pretraining import VOCAB
+
+pytestmark = pytest.mark.slow
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+STEPS_PER_EPOCH = 8  # 64 training rows in batches of 8
+
+
+def environment(dump=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+    env.pop("TF_CONFIG", None)
+    if dump:
+        env["XLA_FLAGS"] = f"--xla_dump_to={dump}"
+    return env
+
+
+def write_inputs(tmp_path):
+    import keras
+
+    from convbert_keras import ConvBertBackbone
+    from convbert_keras import ConvBertTokenizer
+
+    rng = np.random.default_rng(0)
+    for name in ("train", "dev", "test"):
+        with open(tmp_path / f"{name}.jsonl", "w", encoding="utf-8") as f:
+            for _ in range(64):
+                words = rng.choice(["the", "movie", "plot", "good", "bad", "was"], 5)
+                label = "pos" if "good" in words else "neg"
+                f.write(json.dumps({"review": " ".join(words), "sentiment": label}) + "\n")
+    keras.utils.set_random_seed(0)
+    preset = str(tmp_path / "preset")
+    ConvBertBackbone(**dict(TINY, max_sequence_length=16)).save_to_preset(preset)
+    ConvBertTokenizer(vocabulary=VOCAB).save_to_preset(preset)
+
+
+def command(tmp_path, output, mirrored=False):
+    script = ([os.path.join(ROOT, "tests", "mirrored_launcher.py"), "finetune"] if mirrored
+              else [os.path.join(ROOT, "scripts", "finetune.py")])
+    return [
+        sys.executable, *script, "--train", str(tmp_path / "train.jsonl"),
+        "--validation", str(tmp_path / "dev.jsonl"), "--test", str(tmp_path / "test.jsonl"),
+        "--text-columns", "review", "--label-column", "sentiment", "--labels", "neg", "pos",
+        "--preset", str(tmp_path / "preset"), "--output", str(output), "--epochs", "3",
+        "--batch-size", "8", "--learning-rate", "5e-3", "--sequence-length", "16",
+        "--checkpoint-every", "3",
+    ]
+
+
+def run(tmp_path, output, mirrored=False, dump=None):
+    result = subprocess.run(command(tmp_path, output, mirrored), env=environment(dump),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def checkpoint_variables(path):
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(path))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if "save_counter" not in name and "_CHECKPOINTABLE_OBJECT_GRAPH" not in name}
+
+
+def kill_after_mid_epoch_checkpoint(tmp_path, output):
+    """SIGKILL once the step-9 checkpoint (mid-epoch 2) is written, and
+    leave the folder as a kill just after that save leaves it: later
+    checkpoints gone, while results.json may already hold epoch 2."""
+    import tensorflow as tf
+
+    process = subprocess.Popen(command(tmp_path, output), env=environment(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = output / "checkpoints" / "checkpoint"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if state.exists() and "ckpt-9" in state.read_text():
+            break
+        time.sleep(0.01)
+    process.kill()
+    process.wait()
+    checkpoints = output / "checkpoints"
+    assert (checkpoints / "ckpt-9.index").exists(), "the run did not reach step 9"
+    for path in checkpoints.glob("ckpt-*"):
+        if int(path.name.split("-")[1].split(".")[0]) > 9:
+            path.unlink()
+    tf.compat.v1.train.update_checkpoint_state(str(checkpoints), str(checkpoints / "ckpt-9"))
+    return checkpoint_variables(checkpoints / "ckpt-9")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("finetune_runs")
+    write_inputs(tmp_path)
+    straight = run(tmp_path, tmp_path / "straight")
+    at_kill = kill_after_mid_epoch_checkpoint(tmp_path, tmp_path / "killed")
+    resumed = run(tmp_path, tmp_path / "killed")
+    mirrored = run(tmp_path, tmp_path / "mirrored", mirrored=True, dump=tmp_path / "xla")
+    again = run(tmp_path, tmp_path / "straight")
+    return dict(tmp_path=tmp_path, straight=straight, resumed=resumed, mirrored=mirrored,
+                again=again, at_kill=at_kill)
+
+
+def final(runs, name):
+    return checkpoint_variables(runs["tmp_path"] / name / "checkpoints" / f"ckpt-{3 * STEPS_PER_EPOCH}")
+
+
+def results(runs, name):
+    return json.loads((runs["tmp_path"] / name / "results.json").read_text())
+
+
+def assert_same(first, second, atol=1e-5):
+    assert sorted(first) == sorted(second) and len(first) > 10
+    for name in first:
+        np.testing.assert_allclose(first[name], second[name], atol=atol, err_msg=name)
+
+
+def test_killed_mid_epoch_resumes_to_the_uninterrupted_run(runs):
+    assert "Resuming from" in runs["resumed"] and "at step 9." in runs["resumed"]
+    assert_same(final(runs, "straight"), final(runs, "killed"))
+    moved = max(np.abs(final(runs, "killed")[k] - v).max() for k, v in runs["at_kill"].items()
+                if v.dtype.kind == "f")
+    assert moved > 1e-3
+    # One record per epoch, the same as the uninterrupted run's.
+    straight, killed = results(runs, "straight"), results(runs, "killed")
+    assert [e["epoch"] for e in killed["epochs"]] == [1, 2, 3]
+    for a, b in zip(straight["epochs"], killed["epochs"]):
+        assert a["validation"] == pytest.approx(b["validation"], abs=1e-6)
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    assert straight["best"] == killed["best"] and straight["test"] == killed["test"]
+
+
+def test_a_finished_run_says_so(runs):
+    assert "is complete; nothing to train" in runs["again"]
+    printed = json.loads(runs["again"][runs["again"].index("{"):])
+    assert printed["test"] == results(runs, "straight")["test"]
+    assert [e["epoch"] for e in results(runs, "straight")["epochs"]] == [1, 2, 3]
+
+
+def test_two_devices_compile_replica_steps_and_end_where_one_does(runs):
+    dumps = os.listdir(runs["tmp_path"] / "xla")
+    assert any("replica_gradients" in n and n.endswith("before_optimizations.txt") for n in dumps)
+    assert_same(final(runs, "straight"), final(runs, "mirrored"))
