@@ -7,17 +7,32 @@ import os
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
-def make_strategy(name="default", tpu=None):
+def make_strategy(name="default", tpu=None, cpu_devices=None):
     """A `tf.distribute` strategy by name: `default` (one device),
-    `mirrored` (all local GPUs, or CPU devices), `multi_worker` (cluster
-    from the `TF_CONFIG` environment variable), `tpu` (`tpu`: the TPU name
-    or address; empty on a TPU VM). Create it before any other TF work."""
+    `mirrored` (all local GPUs; without GPUs, one CPU, or `cpu_devices`
+    logical CPU devices), `multi_worker` (cluster from the `TF_CONFIG`
+    environment variable), `tpu` (`tpu`: the TPU name or address; empty on
+    a TPU VM). Create it before any other TF work.
+
+    `cpu_devices` splits the CPU into that many logical devices, a way to
+    run (and test) a multi-replica strategy on a machine without GPUs; they
+    share the CPU's cores, so it is not faster."""
     import tensorflow as tf
 
+    if cpu_devices is not None and name != "mirrored":
+        raise ValueError("`cpu_devices` goes with the mirrored strategy only.")
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        if cpu_devices is None:
+            return tf.distribute.MirroredStrategy()
+        if cpu_devices < 1:
+            raise ValueError(f"`cpu_devices` must be positive. Received: {cpu_devices}")
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices
+        )
+        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_devices)])
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError(

@@ -255,6 +255,13 @@ def _data_digest(train):
     return hashlib.sha256(repr(train).encode("utf-8")).hexdigest()[:16]
 
 
+def _vocabulary_id(vocabulary):
+    """A vocabulary file's path, or a digest of an in-memory list."""
+    if vocabulary is None or isinstance(vocabulary, (str, os.PathLike)):
+        return vocabulary and os.path.abspath(vocabulary)
+    return hashlib.sha256("\n".join(vocabulary).encode("utf-8")).hexdigest()[:16]
+
+
 def _training_examples(data):
     """`data.train` as a dataset of unbatched `(x, y)` examples."""
     import tensorflow as tf
@@ -457,7 +464,7 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
         "task": {"kind": data.kind, "num_classes": data.num_classes,
                  "train_examples": train_count, "train_sha256": _data_digest(data.train)},
         "preset": os.path.abspath(preset) if preset else None, "size": size,
-        "vocabulary": os.path.abspath(vocabulary) if vocabulary else None,
+        "vocabulary": _vocabulary_id(vocabulary),
         "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
         "layer_decay": layer_decay, "weight_decay": weight_decay,
         "warmup_fraction": warmup_fraction, "sequence_length": sequence_length,

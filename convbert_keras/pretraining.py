@@ -51,12 +51,18 @@ class _CheckpointEveryEpoch(keras.callbacks.Callback):
         super().__init__()
         self.manager = manager
         self.curve_dir = curve_dir
+        self.started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer
         step = int(optimizer.iterations.numpy())
         logs = logs if logs is not None else {}
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        # Wall time of the interval's steps (the first includes compiling).
+        logs["interval_seconds"] = time.perf_counter() - self.started
         logs["step"] = step
         if self.curve_dir is not None:
             _record_learning_curve(
@@ -81,7 +87,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
              batch_size=32, sequence_length=128, learning_rate=5e-4, warmup_steps=None,
              checkpoint_every=100, generator_size=0.25, mask_rate=0.15, weight_decay=0.01,
              mixed_precision=None, strategy=None, seed=0, objective="rtd",
-             sampling_temperature=1.0, corpus=None, verbose=1):
+             sampling_temperature=1.0, corpus=None, jit_compile=True, verbose=1):
     """Pretrains a ConvBERT discriminator with replaced-token detection.
 
     Killed at any point and called again with the same arguments, the run
@@ -124,6 +130,8 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         corpus: a JSON-able description of the corpus saved with the run
             and checked on resume (the scripts give the files and their
             sizes); the first batch's digest is checked in any case.
+        jit_compile: bool. XLA on (the default, under every strategy) or
+            off (to compare, or to debug).
 
     Returns: a dict: `discriminator` (the trained backbone), `metrics` (of
     the last interval, also when the run had finished before this call),
@@ -220,7 +228,8 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         # and backward pass under a multi-replica strategy
         # (`ReplicaXlaSteps`). Under mixed_float16 Keras wraps the
         # optimizer in a LossScaleOptimizer.
-        pretrainer.compile(optimizer=adamw(schedule, weight_decay=weight_decay), jit_compile=True)
+        pretrainer.compile(optimizer=adamw(schedule, weight_decay=weight_decay),
+                           jit_compile=jit_compile)
         optimizer = pretrainer.optimizer
         pretrainer(first)
         optimizer.build(pretrainer.trainable_variables)

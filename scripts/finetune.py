@@ -78,6 +78,8 @@ def build_parser():
     run.add_argument("--strategy", choices=["default", "mirrored", "multi_worker", "tpu"],
                      default="default")
     run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
+    run.add_argument("--cpu-devices", type=int, help="with --strategy mirrored on a machine "
+                     "without GPUs: replicas on this many logical CPU devices (for trying it)")
     return parser
 
 
@@ -114,7 +116,7 @@ def main(argv=None):
     from convbert_keras.distribute import make_strategy
 
     try:
-        strategy = make_strategy(args.strategy, args.tpu)
+        strategy = make_strategy(args.strategy, args.tpu, args.cpu_devices)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
     run(args, parser, strategy)

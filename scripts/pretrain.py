@@ -64,7 +64,10 @@ def build_parser():
     run.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
     run.add_argument("--strategy", choices=["default", "mirrored", "multi_worker", "tpu"], default="default")
     run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
+    run.add_argument("--cpu-devices", type=int, help="with --strategy mirrored on a machine "
+                     "without GPUs: replicas on this many logical CPU devices (for trying it)")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--no-xla", action="store_true", help="train without XLA (to compare)")
     return parser
 
 
@@ -97,7 +100,7 @@ def main(argv=None):
     from convbert_keras.distribute import make_strategy
 
     try:
-        strategy = make_strategy(args.strategy, args.tpu)
+        strategy = make_strategy(args.strategy, args.tpu, args.cpu_devices)
         run(args, strategy)
     except (ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")
@@ -144,7 +147,7 @@ def run(args, strategy):
         mask_rate=args.mask_rate, weight_decay=args.weight_decay,
         mixed_precision=args.mixed_precision, strategy=strategy, seed=args.seed,
         objective=args.objective, sampling_temperature=args.sampling_temperature,
-        corpus=description,
+        corpus=description, jit_compile=not args.no_xla,
     )
     print(json.dumps({k: result[k] for k in ("metrics", "steps", "steps_per_second")}, indent=2))
     print(f"discriminator preset: {args.output}/preset", file=sys.stderr)

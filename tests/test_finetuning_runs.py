@@ -49,10 +49,10 @@ def write_inputs(tmp_path):
 
 
 def command(tmp_path, output, mirrored=False):
-    script = ([os.path.join(ROOT, "tests", "mirrored_launcher.py"), "finetune"] if mirrored
-              else [os.path.join(ROOT, "scripts", "finetune.py")])
+    strategy = ["--strategy", "mirrored", "--cpu-devices", "2"] if mirrored else []
     return [
-        sys.executable, *script, "--train", str(tmp_path / "train.jsonl"),
+        sys.executable, os.path.join(ROOT, "scripts", "finetune.py"), *strategy,
+        "--train", str(tmp_path / "train.jsonl"),
         "--validation", str(tmp_path / "dev.jsonl"), "--test", str(tmp_path / "test.jsonl"),
         "--text-columns", "review", "--label-column", "sentiment", "--labels", "neg", "pos",
         "--preset", str(tmp_path / "preset"), "--output", str(output), "--epochs", "3",

@@ -378,3 +378,14 @@ def test_named_recipes_are_the_original_codes_settings():
 
     with pytest.raises(ValueError, match="Unknown recipe 'tiny'; choose one of"):
         pretraining_recipe("tiny")
+
+
+def test_strategy_names_and_options_are_checked():
+    from convbert_keras.distribute import make_strategy
+
+    with pytest.raises(ValueError, match="Unknown strategy 'ring'"):
+        make_strategy("ring")
+    with pytest.raises(ValueError, match="`cpu_devices` goes with the mirrored strategy only"):
+        make_strategy("default", cpu_devices=2)
+    with pytest.raises(ValueError, match="reads the cluster from TF_CONFIG"):
+        make_strategy("multi_worker")

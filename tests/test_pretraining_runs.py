@@ -74,7 +74,7 @@ def launch(kind, output, tmp_path, index=0, ports=None, dump=None):
     if dump:
         env["XLA_FLAGS"] = f"--xla_dump_to={dump}"
     if kind == "mirrored":
-        command[1:2] = [os.path.join(ROOT, "tests", "mirrored_launcher.py"), "pretrain"]
+        command += ["--strategy", "mirrored", "--cpu-devices", "2"]
     elif kind == "worker":
         command += ["--strategy", "multi_worker"]
         cluster = {"worker": [f"localhost:{p}" for p in ports]}
