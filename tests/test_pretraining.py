@@ -344,6 +344,14 @@ def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_
     again = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
     assert again["steps_run"] == 0 and again["metrics"] == curve[-1]
     assert [r["step"] for r in read_learning_curve(tmp_path / "run")] == [2, 4, 6]
+    # A finished run whose preset went missing writes it again, unchanged.
+    import shutil
+
+    weights = ConvBertBackbone.from_preset(str(tmp_path / "run" / "preset")).get_weights()
+    shutil.rmtree(tmp_path / "run" / "preset")
+    run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
+    for a, b in zip(weights, ConvBertBackbone.from_preset(str(tmp_path / "run" / "preset")).get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def load_script(name):
