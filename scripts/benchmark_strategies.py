@@ -8,11 +8,15 @@ The model is the small size cut to --num-layers layers, pretrained on the
 Rotten Tomatoes snippets (fetched from PyPI) with the BERT vocabulary.
 """
 
-import argparse
-import json
 import os
 
-from convbert_keras import strategy_benchmark
+# TensorFlow's C++ start-up chatter would hide the progress lines.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+
+from convbert_keras import strategy_benchmark  # noqa: E402
 
 
 def main(argv=None):

@@ -83,3 +83,10 @@ def test_harness_measures_every_framework_end_to_end():
         rows["torch"]["ms_per_step"] / rows["convbert_keras"]["ms_per_step"]
     )
     assert report["matmul_gflops"] > 0
+
+
+def test_strategy_table_gives_the_xla_speed_up():
+    from convbert_keras.strategy_benchmark import summary_table
+
+    table = summary_table({"2 workers": {"xla": 0.5, "no_xla": 0.8}})
+    assert table.splitlines()[-1] == "| 2 workers | 0.500 | 0.800 | 1.60x |"
