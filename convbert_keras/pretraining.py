@@ -121,7 +121,8 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         weight_decay: float. AdamW's decoupled weight decay.
         mixed_precision: `None`, `"mixed_float16"` (with loss scaling) or
             `"mixed_bfloat16"`: the models' dtype policy.
-        strategy: a `tf.distribute` strategy (`make_strategy`).
+        strategy: a `tf.distribute` strategy
+            (`convbert_keras.distribute.make_strategy`).
         seed: int. Seeds the initial weights, data order and masking.
         objective: `"rtd"` (replaced-token detection) or `"mlm"` (masked
             LM on the same model: the control; see `ConvBertPretrainer`).

@@ -49,9 +49,9 @@ def time_case(options, processes, jit, common, output, timeout=3600):
         command = [sys.executable, SCRIPT, *common, *options, "--output", output]
         if not jit:
             command.append("--no-xla")
-        running.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True))
-    for process in running:
+        running.append((command, subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                                  stderr=subprocess.PIPE, text=True)))
+    for command, process in running:
         _, err = process.communicate(timeout=timeout)
         if process.returncode:
             raise RuntimeError(f"{' '.join(command)} failed:\n{err[-3000:]}")
