@@ -108,17 +108,21 @@ class ReplicaXlaSteps:
     replica, this mixin compiles each replica's forward and backward pass
     (the gradients; for evaluation and prediction, the forward pass) as
     one XLA module, and runs the all-reduce, the optimizer update and the
-    metrics outside it. On one device Keras' own fully compiled step runs
-    unchanged. `model.fit`, `evaluate` and `predict` stay the entry points.
+    metrics outside it. On one device, and on a TPU (which compiles the
+    whole step), Keras' own step runs unchanged. `model.fit`, `evaluate`
+    and `predict` stay the entry points.
 
     Place it before the Keras base class:
     `class ConvBertTextClassifier(ReplicaXlaSteps, keras_hub.models.TextClassifier)`.
     """
 
     def _splits_steps(self):
-        return bool(self.jit_compile) and not self.run_eagerly and _multi_replica(
-            self.distribute_strategy
-        )
+        import tensorflow as tf
+
+        strategy = self.distribute_strategy
+        # A TPU compiles the whole step itself.
+        return (bool(self.jit_compile) and not self.run_eagerly and _multi_replica(strategy)
+                and not isinstance(strategy, tf.distribute.TPUStrategy))
 
     def _replica_gradients(self, x, y, sample_weight):
         import tensorflow as tf
@@ -138,7 +142,11 @@ class ReplicaXlaSteps:
         import tensorflow as tf
         from keras.src.losses.loss import unscale_loss_for_distribution
 
-        rows = tf.shape(next(t for t in tf.nest.flatten(x) if t is not None))[0]
+        # Rows of a batch: the first tensor of rank 2 or more (a rank-1
+        # input may be a per-step value such as the pretrainer's totals).
+        tensors = [t for t in tf.nest.flatten(x) if t is not None]
+        rows = tf.shape(next((t for t in tensors if t.shape.rank and t.shape.rank > 1),
+                             tensors[0]))[0]
         self._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=rows)
 
     def train_step(self, data):

@@ -252,7 +252,10 @@ def _data_digest(train):
 
     if isinstance(train, tf.data.Dataset):
         return None
-    return hashlib.sha256(repr(train).encode("utf-8")).hexdigest()[:16]
+    x, y = train
+    # Every example and label in full (a repr would elide long arrays).
+    labels = y.tolist() if isinstance(y, np.ndarray) else y
+    return hashlib.sha256(json.dumps([x, labels]).encode("utf-8")).hexdigest()[:16]
 
 
 def _vocabulary_id(vocabulary):
@@ -321,6 +324,16 @@ def _steps_per_epoch(model, data, batch_size, results):
     return math.ceil(results["train_windows"] / batch_size)
 
 
+def _stopped_early(results, patience, metric):
+    """Whether the recorded epochs end `patience` epochs past the best:
+    decided from the records, which a resumed run rebuilds exactly."""
+    epochs = results["epochs"]
+    if not patience or not epochs:
+        return False
+    first_set = next(k for k in epochs[-1] if k not in ("epoch", "loss"))
+    return epochs[-1]["epoch"] - _best(epochs, lambda r: r[first_set][metric])["epoch"] >= patience
+
+
 def _best(epochs, score):
     """The first epoch record with the highest `score(record)`."""
     best = None
@@ -349,9 +362,10 @@ class _FinetuneProgress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         # Keras zeroes the metrics as `fit` starts; a run resumed mid-epoch
         # puts back the loss accumulated before the kill.
-        for variable, value in zip(self.model.metrics_variables, self.restored_metrics):
-            variable.assign(value)
-        self.restored_metrics = []
+        for variable in self.model.metrics_variables:
+            if variable.path in self.restored_metrics:
+                variable.assign(self.restored_metrics[variable.path])
+        self.restored_metrics = {}
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
@@ -382,11 +396,10 @@ class _FinetuneProgress(keras.callbacks.Callback):
                 tf.summary.scalar("epoch_loss", record["loss"])
                 for name, value in first.items():
                     tf.summary.scalar(f"val_{name}", value)
+            run["writer"].flush()
         self.manager.save(checkpoint_number=epoch * self.steps_per_epoch)
         self.model.reset_metrics()
-        patience = run["patience"]
-        if patience and epoch - best["epoch"] >= patience:
-            results["stopped_early"] = epoch
+        if _stopped_early(results, run["patience"], main):
             self.model.stop_training = True
 
 
@@ -525,16 +538,15 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
         print(f"Resuming from {latest} at step {step}.")
     # Epochs trained again after a kill replace their records.
     results["epochs"] = [r for r in results["epochs"] if r["epoch"] * steps_per_epoch <= step]
+    writer = tf.summary.create_file_writer(os.path.join(output_dir, "logs")) if chief else None
     run = {"data": data, "results": results, "results_path": results_path, "chief": chief,
-           "preset": preset_dir, "batch_size": batch_size, "patience": patience,
-           "writer": tf.summary.create_file_writer(os.path.join(output_dir, "logs"))}
+           "preset": preset_dir, "batch_size": batch_size, "patience": patience, "writer": writer}
     progress = _FinetuneProgress(
         run, steps_per_epoch, checkpoint_every or steps_per_epoch, manager,
-        [np.array(v) for v in model.metrics_variables] if step % steps_per_epoch else [],
+        {v.path: np.array(v) for v in model.metrics_variables} if step % steps_per_epoch else {},
     )
-    stopped = results.get("stopped_early")
     start = time.time()
-    if step < steps and not stopped:
+    if step < steps and not _stopped_early(results, patience, data.metrics[0]):
         dataset = training_batches(model, data, batch_size, seed, epochs,
                                    step // steps_per_epoch, step % steps_per_epoch)
         # The batches are preprocessed already: keras.Model.fit, not the
@@ -542,6 +554,8 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
         keras.Model.fit(model, dataset, epochs=1, steps_per_epoch=steps - step, shuffle=False,
                         callbacks=[progress], verbose=verbose)
     results["train_seconds"] = results.get("train_seconds", 0.0) + time.time() - start
+    if writer is not None:
+        writer.close()
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
         return results

@@ -33,7 +33,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
-        warmup = keras.ops.minimum(step / max(self.warmup_steps, 1), 1.0)
+        warmup = keras.ops.minimum(step / self.warmup_steps, 1.0) if self.warmup_steps else 1.0
         decay = keras.ops.maximum(1.0 - step / max(self.total_steps, 1), 0.0)
         return self.peak * warmup * decay
 
@@ -108,14 +108,10 @@ class ConvBertAdamW(keras.optimizers.Adam):
         # them over the replicas, so a global-norm clip sees a replica's
         # share, not the step's gradient. Summing first clips what one
         # device would clip.
+        # (`apply` has dropped the variables without a gradient.)
         from convbert_keras.distribute import sum_over_replicas
 
-        present = [i for i, g in enumerate(grads) if g is not None]
-        summed = sum_over_replicas([grads[i] for i in present]) if present else []
-        grads = list(grads)
-        for i, g in zip(present, summed):
-            grads[i] = g
-        return super()._clip_gradients(grads)
+        return super()._clip_gradients(sum_over_replicas(list(grads)))
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
         return grads_and_vars  # summed over replicas in `_clip_gradients`

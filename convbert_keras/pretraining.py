@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -47,9 +48,10 @@ class _CheckpointEveryEpoch(keras.callbacks.Callback):
     learning rate, so that TensorBoard shows it, and (on the chief) adds
     the interval to `learning_curve.json`."""
 
-    def __init__(self, manager, curve_dir=None):
+    def __init__(self, manager, checkpoint_every, curve_dir=None):
         super().__init__()
         self.manager = manager
+        self.checkpoint_every = checkpoint_every
         self.curve_dir = curve_dir
         self.started = None
 
@@ -58,7 +60,9 @@ class _CheckpointEveryEpoch(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer
-        step = int(optimizer.iterations.numpy())
+        # Batches trained, not optimizer steps: a loss-scaled step skipped
+        # for an overflow does not advance `iterations`, yet used its batch.
+        step = (epoch + 1) * self.checkpoint_every
         logs = logs if logs is not None else {}
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         # Wall time of the interval's steps (the first includes compiling).
@@ -163,6 +167,12 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
     epochs = math.ceil(total_steps / checkpoint_every)
     total_steps = epochs * checkpoint_every
     warmup_steps = total_steps // 10 if warmup_steps is None else warmup_steps
+    if warmup_steps >= total_steps:
+        warnings.warn(
+            f"The warmup ({warmup_steps} steps) is as long as the run ({total_steps}): the "
+            "learning rate never reaches its peak. Pass a shorter `warmup_steps`.",
+            stacklevel=2,
+        )
 
     # Seeds the weights, and the data order: tf.data's shuffles depend on
     # the global seed as well as their own.
@@ -190,6 +200,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         "sequence_length": sequence_length,
         "batch_size": batch_size,
         "steps": total_steps,
+        "checkpoint_every": checkpoint_every,
         "learning_rate": learning_rate,
         "warmup_steps": warmup_steps,
         "weight_decay": weight_decay,
@@ -246,7 +257,8 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         checkpoint.restore(latest).assert_existing_objects_matched()
     if chief:
         write_json(config_path, run_config)
-    step = int(optimizer.iterations.numpy())
+    # Checkpoints are numbered by the batches trained (see the callback).
+    step = int(latest.rsplit("-", 1)[1]) if latest else 0
     preset = os.path.join(output_dir, "preset")
     if step >= total_steps:
         if verbose:
@@ -262,7 +274,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         dataset = strategy.distribute_datasets_from_function(
             lambda context: dataset_fn(context, skip=step)
         )
-        callbacks = [_CheckpointEveryEpoch(manager, output_dir if chief else None)]
+        callbacks = [_CheckpointEveryEpoch(manager, checkpoint_every, output_dir if chief else None)]
         if chief:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
         history = pretrainer.fit(
@@ -285,7 +297,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         "discriminator": discriminator,
         "metrics": final,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
-        "steps": int(optimizer.iterations.numpy()),
+        "steps": total_steps,
         "steps_run": steps_run,
         "steps_per_second": steps_run / elapsed if steps_run else 0.0,
     }

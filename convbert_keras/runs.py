@@ -31,7 +31,7 @@ def check_run_config(output_dir, config, what="run"):
     with open(path, encoding="utf-8") as f:
         saved = _flatten(json.load(f))
     wanted = _flatten(json.loads(json.dumps(config)))
-    missing = "<not recorded>"
+    missing = "<not recorded: the folder predates this setting>"
     for key in [*wanted, *(k for k in saved if k not in wanted)]:
         if saved.get(key, missing) != wanted.get(key, missing):
             raise ValueError(

@@ -51,12 +51,21 @@ def time_case(options, processes, jit, common, output, timeout=3600):
             command.append("--no-xla")
         running.append((command, subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.PIPE, text=True)))
-    for command, process in running:
-        _, err = process.communicate(timeout=timeout)
-        if process.returncode:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{err[-3000:]}")
+    try:
+        for command, process in running:
+            _, err = process.communicate(timeout=timeout)
+            if process.returncode:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{err[-3000:]}")
+    finally:
+        # A failed worker leaves the other waiting for it.
+        for _, process in running:
+            if process.poll() is None:
+                process.kill()
     with open(os.path.join(output, "learning_curve.json"), encoding="utf-8") as f:
         curve = json.load(f)
+    if len(curve) < 2:
+        raise ValueError("Timing needs two intervals or more: pass `--steps` at least twice "
+                         "`--checkpoint-every`.")
     steps = curve[1]["step"] - curve[0]["step"]
     return float(np.median([r["interval_seconds"] for r in curve[1:]])) / steps
 
@@ -91,6 +100,7 @@ def machine():
 
 
 def summary_table(report):
+    """A Markdown table of `time_strategies`' report, with XLA's speed-up."""
     lines = ["| strategy | XLA s/step | no XLA s/step | XLA speed-up |", "|---|---|---|---|"]
     for name, times in report.items():
         lines.append(f"| {name} | {times['xla']:.3f} | {times['no_xla']:.3f} | "

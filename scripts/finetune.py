@@ -32,6 +32,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 
 from convbert_keras.data.glue import GLUE_TASKS  # noqa: E402
+from convbert_keras.distribute import STRATEGIES  # noqa: E402
 
 
 TASKS = sorted(GLUE_TASKS) + ["rotten_tomatoes", "wnut16", "squad_v1", "squad_v2"]
@@ -75,7 +76,7 @@ def build_parser():
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--checkpoint-every", type=int, help="steps between checkpoints "
                      "(default: one per epoch)")
-    run.add_argument("--strategy", choices=["default", "mirrored", "multi_worker", "tpu"],
+    run.add_argument("--strategy", choices=STRATEGIES,
                      default="default")
     run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
     run.add_argument("--cpu-devices", type=int, help="with --strategy mirrored on a machine "

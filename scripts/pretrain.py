@@ -25,6 +25,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 
+from convbert_keras.distribute import STRATEGIES  # noqa: E402
+
 
 
 def build_parser():
@@ -62,7 +64,7 @@ def build_parser():
     run.add_argument("--weight-decay", type=float, help="default 0.01")
     run.add_argument("--checkpoint-every", type=int, default=100)
     run.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
-    run.add_argument("--strategy", choices=["default", "mirrored", "multi_worker", "tpu"], default="default")
+    run.add_argument("--strategy", choices=STRATEGIES, default="default")
     run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
     run.add_argument("--cpu-devices", type=int, help="with --strategy mirrored on a machine "
                      "without GPUs: replicas on this many logical CPU devices (for trying it)")

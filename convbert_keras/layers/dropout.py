@@ -31,9 +31,13 @@ def hash_uniform_bits(shape, seed, row_offset=0):
     """
     import tensorflow as tf
 
-    size = tf.reduce_prod(shape)
-    start = tf.cast(row_offset, "int32") * (size // tf.maximum(tf.cast(shape[0], "int32"), 1))
-    index = tf.reshape(tf.range(start, start + size, dtype="int32"), shape)
+    # (row, position in the row) -> row * per_row + position in wrapping
+    # int32: a global batch past 2^31 elements wraps, the same on every
+    # strategy, instead of overflowing a range.
+    shape = tf.cast(shape, "int32")
+    per_row = tf.reduce_prod(shape[1:])
+    rows = tf.range(shape[0], dtype="int32") + tf.cast(row_offset, "int32")
+    index = tf.reshape(rows[:, None] * per_row + tf.range(per_row, dtype="int32")[None, :], shape)
     bits = _lowbias32(tf.bitwise.bitwise_xor(_lowbias32(tf.bitwise.bitwise_xor(index, seed[0])), seed[1]))
     return tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 8), 0xFFFFFF)
 

@@ -317,8 +317,13 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
         return mlm, rtd
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        from keras.src.losses.loss import scale_loss_for_distribution
+
         mlm, rtd = self._pretraining_losses(y_pred)
-        return mlm + self.rtd_weight * rtd
+        loss = mlm + self.rtd_weight * rtd
+        # Without global totals (evaluation) the losses are this replica's
+        # means: its share is a mean over the replicas.
+        return loss if "loss_totals" in y_pred else scale_loss_for_distribution(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         from keras.src.losses.loss import unscale_loss_for_distribution
