@@ -60,6 +60,20 @@ def is_chief(strategy):
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
+def free_local_ports(count):
+    """`count` TCP ports free on localhost now: the addresses of a cluster
+    of local workers (`TF_CONFIG`), as the tests and benchmarks run one."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
 def replica_row_offset(rows):
     """The index of this replica's first example in the global batch
     (`replica id x rows`; 0 outside a multi-replica step).

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 
 import keras
@@ -18,8 +17,8 @@ from convbert_keras.files import write_json
 from convbert_keras.optimizers import WarmupLinearDecay
 from convbert_keras.optimizers import adamw
 from convbert_keras.runs import check_run_config
+from convbert_keras.runs import restore_training
 from convbert_keras.runs import save_preset
-from convbert_keras.runs import training_checkpoint
 
 # kind: "classification" (num_classes 1 = regression), "token_classification"
 # or "question_answering". train: (x, y) in memory or a tf.data.Dataset of
@@ -524,13 +523,7 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
         model(first[0])
         model.optimizer.build(model.trainable_variables)
 
-    checkpoint = training_checkpoint(model)
-    checkpoint_dir = os.path.join(output_dir, "checkpoints")
-    write_dir = checkpoint_dir if chief else tempfile.mkdtemp(prefix="convbert_worker_")
-    manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=2)
-    latest = tf.train.latest_checkpoint(checkpoint_dir)
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+    manager, latest = restore_training(model, output_dir, chief, max_to_keep=2)
     if chief:
         write_json(config_path, run_config)
     step = int(model.optimizer.iterations.numpy())
@@ -557,7 +550,7 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
     if writer is not None:
         writer.close()
     if not chief:
-        shutil.rmtree(write_dir, ignore_errors=True)
+        shutil.rmtree(manager.directory, ignore_errors=True)
         return results
     if data.test:
         results["test"] = evaluate_test(preset_dir, data, batch_size)

@@ -5,7 +5,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 import warnings
 
@@ -15,8 +14,8 @@ import numpy as np
 from convbert_keras.distribute import is_chief
 from convbert_keras.files import write_json
 from convbert_keras.runs import check_run_config
+from convbert_keras.runs import restore_training
 from convbert_keras.runs import save_preset
-from convbert_keras.runs import training_checkpoint
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.pretrainer import ConvBertPretrainer
 from convbert_keras.models.pretrainer import default_max_predictions
@@ -246,15 +245,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         pretrainer(first)
         optimizer.build(pretrainer.trainable_variables)
 
-    checkpoint = training_checkpoint(pretrainer)
-    checkpoint_dir = os.path.join(output_dir, "checkpoints")
-    # Workers other than the chief write to a scratch folder (all of them
-    # must take part in saving distributed variables).
-    write_dir = checkpoint_dir if chief else tempfile.mkdtemp(prefix="convbert_worker_")
-    manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=3)
-    latest = tf.train.latest_checkpoint(checkpoint_dir)
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+    manager, latest = restore_training(pretrainer, output_dir, chief)
     if chief:
         write_json(config_path, run_config)
     # Checkpoints are numbered by the batches trained (see the callback).
@@ -287,7 +278,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
     if chief and (steps_run or not os.path.isdir(preset)):
         save_preset(discriminator, preset, tokenizer)
     if not chief:
-        shutil.rmtree(write_dir, ignore_errors=True)
+        shutil.rmtree(manager.directory, ignore_errors=True)
     final = {k: float(v[-1]) for k, v in history.items()} if history else {}
     if not final and chief:
         # A finished run trains no further interval: report its last one.

@@ -5,6 +5,7 @@ whole."""
 import json
 import os
 import shutil
+import tempfile
 
 
 def _flatten(config, prefix=""):
@@ -59,6 +60,28 @@ def training_checkpoint(model):
         random_state={str(i): v.value for i, v in enumerate(seeds)},
         metrics={str(i): v.value for i, v in enumerate(model.metrics_variables)},
     )
+
+
+def restore_training(model, output_dir, chief, max_to_keep=3):
+    """Restores `model` (built, its optimizer built) from the latest
+    checkpoint in `<output_dir>/checkpoints`, if there is one.
+
+    Returns `(manager, latest)`: a `tf.train.CheckpointManager` of
+    `training_checkpoint(model)` and the restored checkpoint's path, or
+    `None`. Workers other than the chief save to a scratch folder, to be
+    removed when the run ends (`manager.directory`): all of them must take
+    part in saving distributed variables, only the chief's files count.
+    """
+    import tensorflow as tf
+
+    checkpoint = training_checkpoint(model)
+    directory = os.path.join(output_dir, "checkpoints")
+    write_dir = directory if chief else tempfile.mkdtemp(prefix="convbert_worker_")
+    manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=max_to_keep)
+    latest = tf.train.latest_checkpoint(directory)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    return manager, latest
 
 
 def save_preset(model, path, tokenizer=None):

@@ -9,11 +9,12 @@ compiling), from the run's `learning_curve.json`.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
+
+from convbert_keras.distribute import free_local_ports
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "pretrain.py")
 # (name, strategy options, processes)
@@ -24,19 +25,9 @@ CASES = (
 )
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def time_case(options, processes, jit, common, output, timeout=3600):
     """Seconds per step of one pretraining run (see the module)."""
-    ports = _free_ports(processes)
+    ports = free_local_ports(processes)
     running = []
     for index in range(processes):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

@@ -5,7 +5,6 @@ weights of uninterrupted ones."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 
+from convbert_keras.distribute import free_local_ports
 from test_pretraining import SENTENCES
 from test_pretraining import TINY
 from test_pretraining import VOCAB
@@ -54,16 +54,6 @@ def preset_weights(preset):
     return [np.asarray(w) for w in ConvBertBackbone.from_preset(str(preset)).get_weights()]
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def launch(kind, output, tmp_path, index=0, ports=None, dump=None):
     """Starts one process of a run: `single` (the script on one device),
     `mirrored` (2 replicas on 2 logical CPU devices) or `worker` (worker
@@ -85,7 +75,7 @@ def launch(kind, output, tmp_path, index=0, ports=None, dump=None):
 
 def run(kind, output, tmp_path, dump=None):
     """A whole run (both workers for `worker`); returns their outputs."""
-    ports = free_ports(2)
+    ports = free_local_ports(2)
     count = 2 if kind == "worker" else 1
     processes = [launch(kind, output, tmp_path, i, ports, dump and f"{dump}_{i}")
                  for i in range(count)]
@@ -99,7 +89,7 @@ def killed_and_resumed(kind, output, tmp_path):
     """The run killed (SIGKILL, every process) after its first checkpoint,
     then started again with the same command; returns the second start's
     outputs."""
-    ports = free_ports(2)
+    ports = free_local_ports(2)
     count = 2 if kind == "worker" else 1
     processes = [launch(kind, output, tmp_path, i, ports) for i in range(count)]
     # The state file names a checkpoint only once it is complete; the .index
