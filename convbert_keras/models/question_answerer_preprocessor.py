@@ -1,12 +1,10 @@
 import keras
 from keras_hub.models import Preprocessor
-from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
-from keras_hub.src.tokenizers.word_piece_tokenizer import (
-    WHITESPACE_PUNCTUATION_AND_CJK_REGEX,
-)
 
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.graph_utils import run_in_graph
+from convbert_keras.models.tokenizer import KEPT_DELIMITER_PATTERN
+from convbert_keras.models.tokenizer import WORD_DELIMITER_PATTERN
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 from convbert_keras.models.tokenizer import valid_utf8
 
@@ -148,7 +146,7 @@ class ConvBertQuestionAnswererPreprocessor(Preprocessor):
         # BERT's basic split with the tokenizer's own patterns, on the
         # original text so that every word keeps its byte span there.
         words, word_begin, word_end = tf_text.regex_split_with_offsets(
-            contexts, WHITESPACE_PUNCTUATION_AND_CJK_REGEX, PUNCTUATION_AND_CJK_REGEX
+            contexts, WORD_DELIMITER_PATTERN, KEPT_DELIMITER_PATTERN
         )
         word_ids = self.tokenizer(words)
         pieces = word_ids.merge_dims(1, 2)

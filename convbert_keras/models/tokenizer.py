@@ -1,15 +1,81 @@
+import re
 import unicodedata
 
 import keras
 import numpy as np
+import regex
+from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
 from keras_hub.tokenizers import WordPieceTokenizer
 
 from convbert_keras.models.backbone import ConvBertBackbone
 
+# BERT's text cleaning. White space (tab, newline, return and every space or
+# line/paragraph separator, Zs/Zl/Zp: no-break, thin, ideographic...) becomes
+# a space; other control, format and private-use characters, and U+FFFD, are
+# dropped.
+_WHITESPACE_PATTERN = r"[\t\n\r\p{Zs}\p{Zl}\p{Zp}]"
+_WHITESPACE_CATEGORIES = ("Zs", "Zl", "Zp")
+_CONTROL_PATTERN = r"[\x{FFFD}\p{Cc}\p{Cf}\p{Co}]"
+_CONTROL_CATEGORIES = ("Cc", "Cf", "Co")
 
-# BERT's text cleaning: tab, newline and return are spaces; other control and
-# format characters, NUL and U+FFFD are dropped.
-_CONTROL_PATTERN = r"[\x{FFFD}\p{Cc}\p{Cf}]"
+# BERT's word split, on raw text: white space delimits words, punctuation and
+# CJK characters are words of their own. (Dropped characters are not
+# delimiters: BERT removes them before it splits, joining their neighbours.)
+WORD_DELIMITER_PATTERN = "|".join([_WHITESPACE_PATTERN, PUNCTUATION_AND_CJK_REGEX])
+KEPT_DELIMITER_PATTERN = PUNCTUATION_AND_CJK_REGEX
+
+# Words longer than this many characters become `[UNK]`, as in transformers.
+# tf-text and keras-hub count bytes instead, which would also refuse shorter
+# words of multi-byte scripts; their byte limit is raised to the most that
+# many characters can take, and longer words are replaced by a stand-in.
+MAX_CHARS_PER_WORD = 100
+_MAX_BYTES_PER_WORD = 4 * MAX_CHARS_PER_WORD
+# After normalisation a word is a run of characters other than the space,
+# BERT's punctuation and the CJK characters (keras-hub's classes, merged).
+_WORD_CHARACTER = "[^ " + "".join(re.findall(r"\[(.+?)\]", KEPT_DELIMITER_PATTERN)) + "]"
+# A private-use character is never in a BERT vocabulary (the cleaning drops
+# them from text), so the stand-in becomes `[UNK]`.
+_LONG_WORD_STAND_IN = "\ue000"
+
+
+def _python_pattern(re2_pattern):
+    """An RE2 pattern for the `regex` module, which spells \\x{...} as \\U."""
+    return re.sub(
+        r"\\x\{([0-9A-Fa-f]+)\}", lambda m: "\\U%08X" % int(m.group(1), 16), re2_pattern
+    )
+
+
+_PY_LONG_WORD = regex.compile(
+    _python_pattern(_WORD_CHARACTER) + f"{{{MAX_CHARS_PER_WORD + 1},}}"
+)
+
+
+def replace_long_words(texts):
+    """Normalised texts with every word over `MAX_CHARS_PER_WORD` characters
+    replaced by one that the tokenizer maps to `[UNK]`."""
+    import tensorflow as tf
+
+    if isinstance(texts, tf.RaggedTensor):
+        return tf.ragged.map_flat_values(replace_long_words, texts)
+    if isinstance(texts, tf.Tensor):
+        import tensorflow_text as tf_text
+
+        if texts.shape.rank == 0:
+            return replace_long_words(texts[None])[0]
+        # Split and join again: RE2 runs out of DFA memory on the counted
+        # repetition that the Python path uses.
+        words = tf_text.regex_split(texts, " |" + KEPT_DELIMITER_PATTERN, KEPT_DELIMITER_PATTERN)
+        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
+        words = words.with_flat_values(
+            tf.where(too_long, _LONG_WORD_STAND_IN, words.flat_values)
+        )
+        joined = tf.strings.reduce_join(words, axis=-1, separator=" ")
+        return joined.to_tensor() if isinstance(joined, tf.RaggedTensor) else joined
+    if isinstance(texts, str):
+        return _PY_LONG_WORD.sub(_LONG_WORD_STAND_IN, texts)
+    if isinstance(texts, np.ndarray):
+        return np.vectorize(replace_long_words, otypes=[object])(texts).astype(str)
+    return [replace_long_words(text) for text in texts]
 
 
 def _normalize_python(text, lowercase, strip_accents):
@@ -17,9 +83,10 @@ def _normalize_python(text, lowercase, strip_accents):
         text = text.decode("utf-8", errors="replace")
     out = []
     for char in text:
-        if char in "\t\n\r":
+        category = unicodedata.category(char)
+        if char in "\t\n\r" or category in _WHITESPACE_CATEGORIES:
             out.append(" ")
-        elif char == "\ufffd" or unicodedata.category(char) in ("Cc", "Cf"):
+        elif char == "\ufffd" or category in _CONTROL_CATEGORIES:
             continue
         else:
             out.append(char)
@@ -58,7 +125,7 @@ def normalize_text(inputs, lowercase=True, strip_accents=True):
 
         def normalize(t):
             t = valid_utf8(t)
-            t = tf.strings.regex_replace(t, r"[\t\n\r]", " ")
+            t = tf.strings.regex_replace(t, _WHITESPACE_PATTERN, " ")
             t = tf.strings.regex_replace(t, _CONTROL_PATTERN, "")
             if lowercase:
                 t = tf.strings.lower(t, encoding="utf-8")
@@ -83,11 +150,25 @@ def normalize_text(inputs, lowercase=True, strip_accents=True):
 class ConvBertTokenizer(WordPieceTokenizer):
     """WordPiece tokenizer of the published ConvBERT models.
 
-    The BERT uncased vocabulary and rules (control characters dropped,
-    lowercasing and accent stripping on by default, punctuation and CJK
-    split, `[UNK]` for unknown words and words over 100 bytes), with the
-    special tokens `[CLS]`, `[SEP]`, `[PAD]` and `[MASK]`, which must be in
-    the vocabulary. Bytes that are not valid UTF-8 are dropped.
+    The BERT uncased vocabulary and rules, with the special tokens `[CLS]`,
+    `[SEP]`, `[PAD]` and `[MASK]`, which must be in the vocabulary:
+    - white space is tab, newline, return and every Unicode space, line and
+      paragraph separator (Zs, Zl, Zp: no-break, thin, ideographic...);
+    - control, format and private-use characters (Cc, Cf, Co), NUL, U+FFFD
+      and bytes that are not valid UTF-8 are dropped;
+    - lowercasing and accent stripping (NFD, then combining marks removed)
+      on by default; punctuation and CJK characters are words of their own;
+    - a word over 100 characters is `[UNK]`.
+
+    Where transformers' Rust tokenizer and the original BERT (Python, which
+    the published ConvBERT models were pretrained with) differ, this follows
+    the original, eagerly and in `tf.data` alike: a capital sigma at the end
+    of a word lowercases to final sigma `ς` as Python's `str.lower` does
+    (transformers lowercases letter by letter, giving `σ`), so an upper-case
+    word tokenizes as its lower-case spelling; U+2B820-U+2B91F are CJK
+    characters (transformers' range starts at U+2B920); and characters
+    follow current Unicode, where transformers' tables predate some recent
+    marks and punctuation. Unassigned code points are kept (as `[UNK]`).
 
     Args:
         vocabulary: a list of word pieces or the path of a `vocab.txt`.
@@ -123,9 +204,39 @@ class ConvBertTokenizer(WordPieceTokenizer):
         self.bert_strip_accents = strip_accents
 
     def tokenize(self, inputs):
-        return super().tokenize(
-            normalize_text(inputs, self.bert_lowercase, self.bert_strip_accents)
+        texts = normalize_text(inputs, self.bert_lowercase, self.bert_strip_accents)
+        return super().tokenize(replace_long_words(texts))
+
+    def _set_vocabulary_tf(self):
+        import tensorflow_text as tf_text
+
+        # keras-hub's own, with room for `MAX_CHARS_PER_WORD` characters.
+        self._fast_word_piece = tf_text.FastWordpieceTokenizer(
+            vocab=self.vocabulary,
+            token_out_type=self.compute_dtype,
+            suffix_indicator=self.suffix_indicator,
+            unknown_token=self.oov_token,
+            max_bytes_per_word=_MAX_BYTES_PER_WORD,
+            no_pretokenization=True,
+            support_detokenization=True,
         )
+
+    def _tokenize_word_python(self, word):
+        # WordPiece's greedy longest-match-first split, without keras-hub's
+        # 100-byte limit (`tokenize` has applied the character limit).
+        pieces, start = [], 0
+        while start < len(word):
+            for end in range(len(word), start, -1):
+                piece = word[start:end]
+                if start:
+                    piece = self.suffix_indicator + piece
+                if piece in self._token_to_id_map:
+                    break
+            else:
+                return [self.oov_token]
+            pieces.append(piece)
+            start = end
+        return pieces
 
     def get_config(self):
         config = super().get_config()
