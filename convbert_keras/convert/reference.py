@@ -40,12 +40,14 @@ HF_TASK_CLASSES = {
 }
 
 
-def random_hf_model(backbone_kwargs, seed=0, task="backbone", num_labels=2):
+def random_hf_model(backbone_kwargs, seed=0, task="backbone", num_labels=2, spread=False):
     """A transformers ConvBERT model (`task` picks the class, see
     `HF_TASK_CLASSES`) whose every weight is random.
 
     The library's initialiser leaves biases at 0 and LayerNorm at (1, 0);
-    perturbing them too makes a parity check see every weight.
+    perturbing them too makes a parity check see every weight. With
+    `spread`, every weight is drawn far from initialisation instead (see
+    `spread_weights`).
     """
     import torch
     import transformers
@@ -55,11 +57,50 @@ def random_hf_model(backbone_kwargs, seed=0, task="backbone", num_labels=2):
         **hf_config_kwargs(backbone_kwargs), num_labels=num_labels
     )
     model = getattr(transformers, HF_TASK_CLASSES[task])(config).eval()
+    if spread:
+        spread_weights(model)
+        return model
     with torch.no_grad():
         for name, param in model.named_parameters():
             noise = torch.randn_like(param) * 0.05
             param.add_(noise if "LayerNorm" in name or "bias" in name else 0)
     return model
+
+
+def _fan_in(name, shape):
+    if "depthwise" in name:
+        return shape[-1]  # (H, 1, K): K taps per channel
+    if "pointwise" in name:
+        return shape[1]  # (A, H, 1)
+    if len(shape) == 3:
+        return shape[1]  # GroupedLinear (G, in/G, out/G)
+    return shape[-1]  # Linear (out, in)
+
+
+def spread_weights(model, matrix_scale=1.5, vector_scale=0.2):
+    """Redraws every weight of a transformers model far from initialisation.
+
+    Matrices get std `matrix_scale / sqrt(fan_in)`, so each layer keeps
+    unit-scale activations but attention scores and the span-based dynamic
+    kernels' logits spread over several units: the softmaxes are peaked,
+    as in trained models, and every branch moves the output. Embeddings
+    get std 1; biases and LayerNorm offsets std `vector_scale`, LayerNorm
+    scales 1 plus that much noise. At the library's own initialisation
+    (std 0.02) the convolution branch changes a tiny model's output by
+    about 5e-7, below any parity tolerance.
+    """
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "LayerNorm.weight" in name:
+                param.copy_(1 + vector_scale * torch.randn_like(param))
+            elif "embeddings" in name and param.ndim == 2:
+                param.normal_(0.0, 1.0)
+            elif name.endswith("bias") or "LayerNorm" in name:
+                param.normal_(0.0, vector_scale)
+            else:
+                param.normal_(0.0, matrix_scale / _fan_in(name, param.shape) ** 0.5)
 
 
 def sample_inputs(vocabulary_size, batch_size=3, length=12, seed=0):
