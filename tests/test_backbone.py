@@ -56,15 +56,67 @@ def test_embedding_bottleneck_projection():
     assert ConvBertBackbone(**dict(TINY, embedding_dim=None)).embedding_dim == 16
 
 
-def test_conv_type_none_is_bert_sized():
-    # Without the conv branch the encoder is BERT's: same weights as
-    # keras-hub's BertBackbone, less its pooler.
-    ours = ConvBertBackbone(**dict(TINY, embedding_dim=16, conv_type="none"))
+def _bert_weight_pairs(bert, ours):
+    """(keras-hub BertBackbone variable, our variable) for every weight but
+    BERT's pooler, which ConvBERT does not have."""
+    pairs = [
+        (bert.token_embedding.embeddings, ours.token_embedding.embeddings),
+        (bert.position_embedding.position_embeddings, ours.position_embedding.position_embeddings),
+        (bert.segment_embedding.embeddings, ours.segment_embedding.embeddings),
+        (bert.embeddings_layer_norm.gamma, ours.embeddings_layer_norm.gamma),
+        (bert.embeddings_layer_norm.beta, ours.embeddings_layer_norm.beta),
+    ]
+    for theirs, mine in zip(bert.transformer_layers, ours.transformer_layers):
+        attention, mixed = theirs._self_attention_layer, mine.attention
+        for a, b in [
+            (attention._query_dense, mixed.query_dense),
+            (attention._key_dense, mixed.key_dense),
+            (attention._value_dense, mixed.value_dense),
+            (attention._output_dense, mixed.output_dense),
+            (theirs._feedforward_intermediate_dense, mine.feedforward_intermediate_dense),
+            (theirs._feedforward_output_dense, mine.feedforward_output_dense),
+        ]:
+            pairs += [(a.kernel, b.kernel), (a.bias, b.bias)]
+        for a, b in [
+            (theirs._self_attention_layer_norm, mine.attention_layer_norm),
+            (theirs._feedforward_layer_norm, mine.feedforward_layer_norm),
+        ]:
+            pairs += [(a.gamma, b.gamma), (a.beta, b.beta)]
+    return pairs
+
+
+def test_conv_type_none_is_keras_hub_bert():
+    # Without the conv branch the encoder is BERT's: keras-hub's
+    # BertBackbone with the same weights gives the same sequence output.
+    # Weights far from initialisation (std 1.5/sqrt(fan_in)) so that every
+    # one of them moves the output.
+    config = dict(TINY, embedding_dim=16, conv_type="none", dropout=0.0)
+    ours = ConvBertBackbone(**config)
     bert = keras_hub.models.BertBackbone(
         vocabulary_size=50, num_layers=2, num_heads=4, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=64,
+        intermediate_dim=32, max_sequence_length=64, dropout=0.0,
     )
-    assert ours.count_params() == bert.count_params() - (16 * 16 + 16)
+    pairs = _bert_weight_pairs(bert, ours)
+    assert len(pairs) == len(ours.weights) == len(bert.weights) - 2
+    rng = np.random.default_rng(0)
+    for theirs, mine in pairs:
+        fan_in = theirs.shape[0] if len(theirs.shape) > 1 else 1
+        value = rng.normal(0, 1.5 / np.sqrt(fan_in), theirs.shape)
+        if "gamma" in theirs.path:
+            value = 1 + 0.2 * rng.normal(size=theirs.shape)
+        theirs.assign(value.astype("float32"))
+        mine.assign(value.reshape(mine.shape).astype("float32"))
+    # keras-hub's BERT uses tanh-approximate GELU; transformers' BERT and
+    # ConvBERT (and so ours) the exact erf form.
+    for layer in bert.transformer_layers:
+        layer._feedforward_intermediate_dense.activation = keras.activations.gelu
+    inputs = make_inputs([12, 9, 4], 12)
+    expected = bert.predict_on_batch(inputs)["sequence_output"]
+    got = ours.predict_on_batch(inputs)["sequence_output"]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # And it is not BERT once the conv branch is on.
+    mixed = ConvBertBackbone(**dict(config, conv_type="span", head_ratio=1))
+    assert mixed.count_params() > ours.count_params()
 
 
 @pytest.mark.parametrize("conv_type", ["span", "dynamic", "none"])
