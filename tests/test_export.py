@@ -103,6 +103,16 @@ def test_classifier_export_serves_raw_strings_like_keras(tmp_path):
     assert len(odd["label"]) == 2 and empty["probabilities"] == [] and empty["label"] == []
     np.testing.assert_allclose(pair["probabilities"], pair_expected, atol=1e-5)
     np.testing.assert_allclose(by_ids["logits"], model.predict(TEXTS, verbose=0), atol=1e-5)
+    # The 100,000-character text and the invalid UTF-8 get Keras' answers;
+    # invalid bytes are dropped, so the latter reads as " bad ".
+    for served, text in ((batch["probabilities"][3], long_text),
+                         (odd["probabilities"][1], b"\xff\xfe bad \xc3")):
+        keras_answer = tf.nn.softmax(model.predict(tf.constant([text]), verbose=0)).numpy()[0]
+        np.testing.assert_allclose(served, keras_answer, atol=1e-5)
+    np.testing.assert_allclose(
+        odd["probabilities"][1], tf.nn.softmax(model.predict([" bad "], verbose=0)).numpy()[0],
+        atol=1e-5,
+    )
 
 
 def test_export_has_no_xla_and_saved_model_cli_lists_the_signatures(tmp_path):

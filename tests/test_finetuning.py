@@ -234,17 +234,27 @@ def test_finetune_script_on_local_files(tmp_path, tiny_preset):
 def test_early_stopping_and_results_json(tmp_path, tiny_preset):
     from convbert_keras.finetuning import FinetuneData, finetune
 
-    # Labels unrelated to the text: validation accuracy cannot keep improving.
+    # Labels unrelated to the text, validated on texts never trained on:
+    # validation accuracy cannot keep improving.
     rng = np.random.default_rng(0)
-    texts = [" ".join(rng.choice(["the", "movie", "plot", "good", "bad"], 4)) for _ in range(32)]
-    labels = rng.integers(0, 2, 32).astype("int32")
-    data = FinetuneData("classification", (texts, labels), {"validation": (texts[:16], labels[:16])},
-                        2, ("accuracy",))
+    words = ["the", "movie", "plot", "good", "bad", "film", "acting"]
+    texts = list(dict.fromkeys(" ".join(rng.choice(words, 4)) for _ in range(80)))[:48]
+    labels = rng.integers(0, 2, len(texts)).astype("int32")
+    train, validation = (texts[:32], labels[:32]), (texts[32:], labels[32:])
+    assert not set(train[0]) & set(validation[0])
+    data = FinetuneData("classification", train, {"validation": validation}, 2, ("accuracy",))
     results = finetune(data, str(tmp_path / "run"), preset=tiny_preset, epochs=8, batch_size=8,
                        sequence_length=16, patience=1, verbose=0, jit_compile=False)
-    assert 2 <= len(results["epochs"]) < 8
+    epochs = results["epochs"]
+    scores = [e["validation"]["accuracy"] for e in epochs]
     best = results["best"]
-    assert best["score"] == max(e["validation"]["accuracy"] for e in results["epochs"])
+    # Stopped one epoch (the patience) after the best, which no later epoch beat.
+    assert 2 <= len(epochs) < 8
+    assert epochs[-1]["epoch"] == best["epoch"] + 1
+    assert best["score"] == scores[best["epoch"] - 1] == max(scores)
+    assert all(score <= best["score"] for score in scores[best["epoch"]:])
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["best"] == best and saved["epochs"] == epochs
 
 
 def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
