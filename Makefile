@@ -34,9 +34,18 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# Regenerates tests/fixtures from transformers' PyTorch ConvBERT.
+# transformers 5 has no TensorFlow models, so the real `tf_model.h5` fixtures
+# come from transformers 4.x's TFConvBertModel in a side environment.
+TF_H5_VENV := .venv-tf-h5
+TF_H5_SPECS ?= "transformers>=4.40,<5" "tf-keras==2.21.0" "tensorflow-cpu==2.21.0" "$(TORCH_SPEC)" safetensors
+
+# Regenerates tests/fixtures from transformers' PyTorch ConvBERT, then the
+# tf_model.h5 fixtures (tests/fixtures/*_tf) from those with its TF2 port.
 fixtures: install
 	$(BIN)/python scripts/make_reference_fixtures.py
+	$(PYTHON) -m venv $(TF_H5_VENV)
+	$(TF_H5_VENV)/bin/pip install --quiet $(TF_H5_SPECS)
+	$(TF_H5_VENV)/bin/python scripts/make_tf_h5_fixture.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -19,6 +19,8 @@ from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.convert import convert_checkpoint
 from convbert_keras.convert.torch_pickle import load_torch_state_dict
+from convbert_keras.convert.weights import tf_layout_to_torch
+from convbert_keras.convert.weights import tf_name_to_hf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOLERANCE = 1e-4
@@ -48,7 +50,8 @@ def hf_dir(tmp_path, name, config=None):
 
 
 # --- TensorFlow layouts, written from the conventions of transformers' TF2
-# port (modeling_tf_convbert) and its TF1 loader (load_tf_weights_in_convbert).
+# port (modeling_tf_convbert) and its TF1 loader (load_tf_weights_in_convbert);
+# checked against the files those implementations write in the last section.
 
 def tf_name(pt_name, flavor):
     name = pt_name
@@ -62,12 +65,17 @@ def tf_name(pt_name, flavor):
     if "_embeddings.weight" in name:
         if tf1:
             name = name[: -len(".weight")]
-        elif "word_embeddings" not in name:
+        elif "word_embeddings" not in name:  # the TF2 port's word table is `weight`
             name = name.replace(".weight", ".embeddings")
-    name = re.sub(r"\.weight$", ".kernel", name)
+    else:
+        name = re.sub(r"\.weight$", ".kernel", name)
     name = name.replace(".", "/")
     name = re.sub(r"encoder/layer/(\d+)", r"encoder/layer_\1" if tf1 else r"encoder/layer_._\1", name)
-    return ("electra/" + name) if tf1 else ("convbert/" + name + ":0")
+    if tf1:
+        return "electra/" + name
+    # Keras saves a weight under its full name, which starts with the model's
+    # (`tf_conv_bert_model` when it is the first in its process).
+    return "tf_conv_bert_model/convbert/" + name + ":0"
 
 
 def tf_value(pt_name, value, flavor):
@@ -96,17 +104,24 @@ def write_hf_tf_h5(path, state):
         group.attrs["weight_names"] = names
 
 
-def write_tf1_checkpoint(prefix, state, extra=()):
+def tf1_variables(state):
+    """The original code's `{name: value}` of the discriminator's weights."""
+    # The original names grouped FFN layers (kernel and bias) g_dense.
+    grouped = {pt_name.rsplit(".", 1)[0] for pt_name, value in state.items() if value.ndim == 3}
+    variables = {}
+    for pt_name, value in state.items():
+        name = tf_name(pt_name, "tf1")
+        if pt_name.rsplit(".", 1)[0] in grouped:
+            name = name.replace("/dense/", "/g_dense/")
+        variables[name] = tf_value(pt_name, value, "tf1")
+    return variables
+
+
+def write_tf1_checkpoint(prefix, variables):
     with tf.Graph().as_default():
-        variables = []
-        for pt_name, value in state.items():
-            name = tf_name(pt_name, "tf1")
-            if value.ndim == 3:  # the original names grouped FFN layers g_dense
-                name = name.replace("/dense/", "/g_dense/")
-            variables.append(tf.compat.v1.Variable(tf_value(pt_name, value, "tf1"), name=name))
-        for name, value in extra:
-            variables.append(tf.compat.v1.Variable(value, name=name))
-        saver = tf.compat.v1.train.Saver(variables)
+        saver = tf.compat.v1.train.Saver(
+            [tf.compat.v1.Variable(value, name=name) for name, value in variables.items()]
+        )
         with tf.compat.v1.Session() as session:
             session.run(tf.compat.v1.global_variables_initializer())
             saver.save(session, prefix)
@@ -162,12 +177,12 @@ def test_torch_free_bin_reader_equals_safetensors(fixture_name):
 def test_tf1_checkpoint_matches_transformers(tmp_path, fixture_name):
     state = fixture_state(fixture_name)
     prefix = str(tmp_path / "ckpt" / "model.ckpt")
-    extra = [
-        ("global_step", np.int64(7)),
-        ("electra/encoder/layer_0/attention/self/query/kernel/adam_m", np.zeros((32, 16), "float32")),
-        ("generator/embeddings_project/kernel", np.zeros((16, 8), "float32")),
-    ]
-    write_tf1_checkpoint(prefix, state, extra)
+    extra = {
+        "global_step": np.int64(7),
+        "electra/encoder/layer_0/attention/self/query/kernel/adam_m": np.zeros((32, 16), "float32"),
+        "generator/embeddings_project/kernel": np.zeros((16, 8), "float32"),
+    }
+    write_tf1_checkpoint(prefix, {**tf1_variables(state), **extra})
     config_path = tmp_path / "convbert_config.json"
     with open(config_path, "w") as f:
         json.dump(fixture_config(fixture_name), f)
@@ -319,3 +334,110 @@ def test_task_heads_match_transformers(tmp_path, name, task_cls):
 def test_task_checkpoint_converts_as_backbone_alone():
     backbone = convert_checkpoint("hf", os.path.join(FIXTURES, "tiny_text_classifier"), task="backbone")
     assert isinstance(backbone, ConvBertBackbone)
+
+
+# --- Files written by the other implementations ----------------------------
+# tests/fixtures/<name>_tf: transformers 4.x's TFConvBertModel loaded the
+# PyTorch fixture and saved it (scripts/make_tf_h5_fixture.py).
+# tests/fixtures/tf1_original_names.txt: every variable of the original
+# code's pretraining graph for the fixture configs
+# (scripts/list_tf1_original_variables.py).
+
+def h5_contents(path):
+    """`({dataset path: array}, {group: its Keras name attributes})`."""
+    datasets, attributes = {}, {}
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            datasets[name] = item[()]
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+        for group in ("/", *f):
+            attributes[group] = {
+                key: sorted(np.char.decode(np.asarray(f[group].attrs[key], "S")).tolist())
+                for key in ("layer_names", "weight_names")
+                if key in f[group].attrs and len(f[group].attrs[key])
+            }
+    return datasets, attributes
+
+
+def test_transformers_tf_model_h5_matches_transformers(fixture_name, recwarn):
+    backbone = convert_checkpoint("hf", os.path.join(FIXTURES, f"{fixture_name}_tf"))
+    assert max_error(backbone, fixture_name) < TOLERANCE
+    assert not [w for w in recwarn if "does not use" in str(w.message)]
+
+
+def test_h5_writer_matches_the_file_transformers_writes(tmp_path, fixture_name):
+    real, real_attributes = h5_contents(os.path.join(FIXTURES, f"{fixture_name}_tf", "tf_model.h5"))
+    write_hf_tf_h5(tmp_path / "tf_model.h5", fixture_state(fixture_name))
+    ours, our_attributes = h5_contents(tmp_path / "tf_model.h5")
+    assert sorted(ours) == sorted(real)
+    for path, value in real.items():
+        assert (ours[path].shape, ours[path].dtype) == (value.shape, value.dtype), path
+        np.testing.assert_array_equal(ours[path], value, err_msg=path)
+    # Groups without weights (transformers' `top_level_model_weights`) name none.
+    assert {g: a for g, a in real_attributes.items() if a} == {
+        g: a for g, a in our_attributes.items() if a
+    }
+
+
+def original_tf1_variables(section):
+    """`{name: (shape, dtype)}` of one section of tf1_original_names.txt."""
+    variables, current = {}, None
+    with open(os.path.join(FIXTURES, "tf1_original_names.txt")) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("[") and line.endswith("]"):
+                current = line[1:-1]
+            elif line and not line.startswith("#") and current == section:
+                name, shape, dtype = line.split("\t")
+                variables[name] = (tuple(int(d) for d in shape.split(",") if d), dtype)
+    assert variables, f"no section [{section}]"
+    return variables
+
+
+def _is_optimizer_variable(name):
+    # model/optimization.py's slots and the global step.
+    return name == "global_step" or name.endswith(("/adam_m", "/adam_v"))
+
+
+def test_tf1_names_are_those_of_the_original_code(fixture_name):
+    original = original_tf1_variables(fixture_name)
+    discriminator = {
+        name: shape
+        for name, (shape, _) in original.items()
+        if name.startswith("electra/") and not _is_optimizer_variable(name)
+    }
+    state = fixture_state(fixture_name)
+    # The layout the TF1 tests write is the original's, name for name.
+    assert {name: value.shape for name, value in tf1_variables(state).items()} == discriminator
+    # The converter takes each onto one PyTorch weight, of its shape.
+    converted = {}
+    for name, shape in discriminator.items():
+        hf_name = tf_name_to_hf(name)
+        converted[hf_name] = tf_layout_to_torch(hf_name, np.zeros(shape), "keras").shape
+    assert converted == {name: value.shape for name, value in state.items()}
+
+
+def test_checkpoint_of_the_original_codes_variables_converts(tmp_path, fixture_name):
+    original = original_tf1_variables(fixture_name)
+    weights = tf1_variables(fixture_state(fixture_name))
+    assert set(weights) <= set(original)
+    # Generator, heads and optimizer slots as the original saves them, zero.
+    variables = {
+        name: weights[name] if name in weights else np.zeros(shape, dtype)
+        for name, (shape, dtype) in original.items()
+    }
+    write_tf1_checkpoint(str(tmp_path / "ckpt" / "model.ckpt"), variables)
+    config_path = tmp_path / "convbert_config.json"
+    with open(config_path, "w") as f:
+        json.dump(fixture_config(fixture_name), f)
+    outside = [
+        name for name in original
+        if not name.startswith("electra/") and not _is_optimizer_variable(name)
+    ]
+    with pytest.warns(UserWarning, match=f"{len(outside)} variable\\(s\\) outside the discriminator") as record:
+        backbone = convert_checkpoint("tf1", str(tmp_path / "ckpt"), config=str(config_path))
+    assert not [w for w in record if "does not use" in str(w.message)]
+    assert max_error(backbone, fixture_name) < TOLERANCE

