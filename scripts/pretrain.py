@@ -126,8 +126,7 @@ def run(args, strategy):
         def documents():
             return corpus.text_file_documents(args.corpus, args.blank_line_separated)
         documents()  # names a missing file now, not inside tf.data
-        description = {"files": [[os.path.abspath(p), os.path.getsize(p)] for p in args.corpus],
-                       "blank_line_separated": args.blank_line_separated}
+        description = corpus.describe_text_files(args.corpus, args.blank_line_separated)
     elif args.tfds:
         def documents():
             return corpus.tfds_documents(args.tfds, args.tfds_split, args.text_key)

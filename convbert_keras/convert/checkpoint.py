@@ -149,7 +149,10 @@ def convert_checkpoint(
                 }
             preprocessor = preprocessor_cls(tokenizer, **preprocessor_kwargs)
         task_kwargs = {}
-        if task_cls not in (ConvBertMaskedLM, ConvBertQuestionAnswerer):
+        if task_cls is ConvBertMaskedLM:
+            # transformers' default, and that of every published ConvBERT.
+            task_kwargs["tie_word_embeddings"] = hf_config.get("tie_word_embeddings", True)
+        elif task_cls is not ConvBertQuestionAnswerer:
             task_kwargs["num_classes"] = _num_labels(hf_config)
         model = task_cls(backbone, preprocessor=preprocessor, **task_kwargs)
         load_weights_into_task(model, state, source=where)

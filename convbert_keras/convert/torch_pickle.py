@@ -42,12 +42,49 @@ class _StorageType:
         return np.dtype(_STORAGE_DTYPES[self.name])
 
 
+def _is_count(value):
+    # bool is an int, but no size, stride or offset torch writes.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_view(storage, offset, size, stride):
+    """Refuses a view that is malformed or reads outside its storage:
+    `as_strided` does not check, so a crafted file could read memory."""
+    if not isinstance(storage, np.ndarray):
+        raise ValueError(
+            f"A tensor is built on {type(storage).__name__}, not on a storage "
+            "record; the file is corrupt or crafted."
+        )
+    if (
+        not _is_count(offset)
+        or not isinstance(size, tuple)
+        or not isinstance(stride, tuple)
+        or len(size) != len(stride)
+        or not all(_is_count(n) for n in size + stride)
+    ):
+        raise ValueError(
+            f"Malformed tensor view: offset {offset!r}, size {size!r}, stride "
+            f"{stride!r}; expected a non-negative offset and as many "
+            "non-negative sizes as strides. The file is corrupt or crafted."
+        )
+    if 0 in size:
+        return  # reads nothing
+    needed = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
+    if needed > len(storage):
+        raise ValueError(
+            f"A tensor view reads past its storage: offset {offset}, size "
+            f"{size}, stride {stride} needs {needed} elements, the storage has "
+            f"{len(storage)}; the file is corrupt or crafted."
+        )
+
+
 def _rebuild_tensor(storage, offset, size, stride, *unused):
+    _check_view(storage, offset, size, stride)
     if not size:
         return storage[offset].copy()
     itemsize = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(
-        storage[offset:], shape=tuple(size), strides=[s * itemsize for s in stride]
+        storage[offset:], shape=size, strides=[s * itemsize for s in stride]
     )
     return np.array(view)
 
@@ -77,11 +114,28 @@ class _Unpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid):
-        kind, storage_type, key, _location, _numel = pid
-        if kind != "storage":
-            raise pickle.UnpicklingError(f"Unknown persistent id {kind!r}.")
-        data = self._archive.read(f"{self._prefix}/data/{key}")
-        return np.frombuffer(data, dtype=storage_type.dtype)
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"Unknown persistent id {pid!r}.")
+        _, storage_type, key, _location, numel = pid
+        if not isinstance(storage_type, _StorageType) or not _is_count(numel):
+            raise pickle.UnpicklingError(f"Malformed storage record {pid!r}.")
+        name = f"{self._prefix}/data/{key}"
+        try:
+            data = self._archive.read(name)
+        except KeyError:
+            raise ValueError(
+                f"The checkpoint refers to storage {name}, which the archive "
+                "lacks; the file is truncated or corrupt."
+            ) from None
+        dtype = storage_type.dtype
+        if len(data) != numel * dtype.itemsize:
+            raise ValueError(
+                f"Storage {name} holds {len(data)} bytes, but its record "
+                f"claims {numel} torch.{storage_type.name} elements "
+                f"({numel * dtype.itemsize} bytes); the file is corrupt or "
+                "crafted."
+            )
+        return np.frombuffer(data, dtype=dtype)
 
 
 def load_torch_state_dict(path):

@@ -12,13 +12,15 @@ import warnings
 
 import numpy as np
 
-# Buffers that some transformers versions save beside the weights, and the
-# masked LM decoder, which is tied to the word embeddings.
+# Buffers that some transformers versions save beside the weights.
 _IGNORED = (
     "embeddings.position_ids",
     "embeddings.token_type_ids",
-    "generator_lm_head.weight",
 )
+
+_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
+# The masked LM decoder: the word embeddings again when tied.
+_DECODER = "generator_lm_head.weight"
 
 
 def _transpose(array):
@@ -64,7 +66,7 @@ def _norm_pairs(layer, prefix):
 def backbone_weight_map(backbone):
     """Lists `(variable, hf_name, pytorch_to_keras)` for every weight."""
     pairs = [
-        (backbone.token_embedding.embeddings, "embeddings.word_embeddings.weight", _copy),
+        (backbone.token_embedding.embeddings, _WORD_EMBEDDINGS, _copy),
         (
             backbone.position_embedding.position_embeddings,
             "embeddings.position_embeddings.weight",
@@ -139,11 +141,15 @@ def head_weight_map(task):
         return _dense_pairs(task.output_dense, "qa_outputs")
     if isinstance(task, ConvBertMaskedLM):
         head = task.masked_lm_head
-        return [
+        pairs = [
             *_dense_pairs(head._intermediate_dense, "generator_predictions.dense"),
             *_norm_pairs(head._intermediate_layer_norm, "generator_predictions.LayerNorm"),
             (head._bias, "generator_lm_head.bias", _copy),
         ]
+        if not task.tie_word_embeddings:
+            # (vocabulary, embedding) in both: a Linear's weight and a table.
+            pairs.append((head.token_embedding.embeddings, _DECODER, _copy))
+        return pairs
     raise ValueError(f"No checkpoint head mapping for {type(task).__name__}.")
 
 
@@ -154,13 +160,52 @@ def load_weights_into_backbone(backbone, state, source="checkpoint"):
     does not match; warns about weights the backbone has no place for
     (task heads, generator weights), which are left out.
     """
-    _assign(backbone_weight_map(backbone), strip_model_prefix(state), source)
+    state = _without_tied_decoder(strip_model_prefix(state))
+    _assign(backbone_weight_map(backbone), state, source)
 
 
 def load_weights_into_task(task, state, source="checkpoint"):
-    """Like `load_weights_into_backbone`, for a task model and its head."""
+    """Like `load_weights_into_backbone`, for a task model and its head.
+
+    A masked LM checkpoint whose decoder (`generator_lm_head.weight`) is
+    not its word embeddings is refused by a `ConvBertMaskedLM` that ties
+    them, naming both tensors: build the model untied to convert it.
+    """
+    from convbert_keras.models.masked_lm import ConvBertMaskedLM
+
+    state = _without_tied_decoder(strip_model_prefix(state))
+    if (
+        isinstance(task, ConvBertMaskedLM)
+        and task.tie_word_embeddings
+        and _DECODER in state
+        and _WORD_EMBEDDINGS in state
+    ):
+        decoder, embeddings = state[_DECODER], state[_WORD_EMBEDDINGS]
+        if np.shape(decoder) == np.shape(embeddings):
+            difference = f"by up to {np.abs(decoder - embeddings).max():.3g}"
+        else:
+            difference = f"in shape, {np.shape(decoder)} against {np.shape(embeddings)}"
+        raise ValueError(
+            f"{source} has an untied masked LM head: its decoder {_DECODER} "
+            f"differs from {_WORD_EMBEDDINGS} {difference}, but this "
+            "ConvBertMaskedLM ties its decoder to the word embeddings, which "
+            "would drop the checkpoint's decoder. Build the model with "
+            "`ConvBertMaskedLM(backbone, tie_word_embeddings=False)`; "
+            "convert_checkpoint does so when the checkpoint's config.json "
+            "has \"tie_word_embeddings\": false."
+        )
     pairs = backbone_weight_map(task.backbone) + head_weight_map(task)
-    _assign(pairs, strip_model_prefix(state), source)
+    _assign(pairs, state, source)
+
+
+def _without_tied_decoder(state):
+    # A tied checkpoint may store its decoder as a copy of the word
+    # embeddings (`pytorch_model.bin` does): nothing to load, or to warn of.
+    decoder = state.get(_DECODER)
+    embeddings = state.get(_WORD_EMBEDDINGS)
+    if decoder is not None and embeddings is not None and np.array_equal(decoder, embeddings):
+        return {name: value for name, value in state.items() if name != _DECODER}
+    return state
 
 
 def _assign(pairs, state, source):

@@ -1,6 +1,93 @@
 """Text corpora to packed, fixed-length pretraining sequences in tf.data."""
 
+import codecs
+import collections
 import os
+import warnings
+
+InvalidUtf8 = collections.namedtuple(
+    "InvalidUtf8", ["invalid_sequences", "invalid_bytes", "first_offset"]
+)
+
+
+def count_invalid_utf8(path, chunk_size=1 << 20):
+    """Counts what is not valid UTF-8 in a file, reading it in chunks.
+
+    Returns an `InvalidUtf8`: the number of invalid sequences (each one
+    U+FFFD when decoded with `errors="replace"`, as the corpus readers and
+    the tokenizer do), the bytes they span, and the byte offset of the
+    first (`None` in a valid file).
+    """
+    sequences = invalid = 0
+    first = None
+    offset = 0  # in the file, of `pending`'s first byte
+    pending = b""
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(chunk_size)
+            final = not chunk
+            data = memoryview(pending + chunk)
+            position = 0
+            while True:
+                try:
+                    # Not final: a sequence cut by the chunk's end is left
+                    # unconsumed, and decoded with the next chunk.
+                    _, consumed = codecs.utf_8_decode(data[position:], "strict", final)
+                except UnicodeDecodeError as error:
+                    sequences += 1
+                    invalid += error.end - error.start
+                    if first is None:
+                        first = offset + position + error.start
+                    position += error.end
+                else:
+                    position += consumed
+                    break
+            if final:
+                return InvalidUtf8(sequences, invalid, first)
+            pending = bytes(data[position:])
+            offset += position
+
+
+def describe_text_files(paths, blank_line_separated=False):
+    """The description of a text-file corpus that `pretrain` saves with its
+    run (`corpus=`) and checks on resume.
+
+    Each file's absolute path and size and the reading mode; and, for the
+    files that hold invalid UTF-8, their `count_invalid_utf8` counts under
+    `"invalid_utf8"` (left out when every file is valid, so a description
+    is unchanged for valid corpora). Warns for each such file, with its
+    counts: the tokenizer drops those bytes.
+    """
+    paths = [os.path.abspath(p) for p in _as_paths(paths)]
+    description = {
+        "files": [[path, os.path.getsize(path)] for path in paths],
+        "blank_line_separated": blank_line_separated,
+    }
+    invalid = {}
+    for path in paths:
+        counts = count_invalid_utf8(path)
+        if counts.invalid_sequences:
+            warnings.warn(
+                f"{path}: {counts.invalid_sequences} invalid UTF-8 sequence(s) "
+                f"({counts.invalid_bytes} bytes) replaced by U+FFFD, which the "
+                f"tokenizer drops; the first at byte {counts.first_offset}. "
+                "Re-encode the file as UTF-8 if it uses another encoding.",
+                stacklevel=2,
+            )
+            invalid[path] = counts._asdict()
+    if invalid:
+        description["invalid_utf8"] = invalid
+    return description
+
+
+def _as_paths(paths):
+    paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    if not paths:
+        raise ValueError("No corpus files given.")
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise ValueError(f"Corpus file(s) not found: {', '.join(missing)}")
+    return paths
 
 
 def _read_blank_line_documents(path):
@@ -21,16 +108,12 @@ def text_file_documents(paths, blank_line_separated=False):
 
     One document per line, or, with `blank_line_separated`, documents of
     consecutive lines separated by blank lines. Raises `ValueError` for a
-    missing file or an empty list.
+    missing file or an empty list. The tokenizer drops bytes that are not
+    valid UTF-8 (as U+FFFD); `describe_text_files` counts them.
     """
     import tensorflow as tf
 
-    paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
-    if not paths:
-        raise ValueError("No corpus files given.")
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise ValueError(f"Corpus file(s) not found: {', '.join(missing)}")
+    paths = _as_paths(paths)
     if not blank_line_separated:
         return tf.data.TextLineDataset(paths)
 

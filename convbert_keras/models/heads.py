@@ -2,6 +2,7 @@
 
 import keras
 from keras_hub.layers import MaskedLMHead
+from keras_hub.layers import ReversibleEmbedding
 
 from convbert_keras.layers.activations import gelu_exact
 from convbert_keras.layers.dropout import HashDropout
@@ -83,14 +84,31 @@ def pooled_head_layers(backbone, units, dropout, output_name="logits", activatio
     )
 
 
-def tied_masked_lm_head(backbone, name):
+def masked_lm_head(backbone, name, tie_word_embeddings=True):
     """The generator head of the paper: `Dense(embedding_dim)`, exact GELU,
-    LayerNorm, then logits against the backbone's word embeddings (tied)
-    plus a bias, at the masked positions. Logits are float32: under mixed
-    precision the tied embedding's reversed output is float32 too."""
+    LayerNorm, then logits against the word embeddings plus a bias, at the
+    masked positions. The decoder is the backbone's word embedding table
+    (tied), or with `tie_word_embeddings=False` a table of the same shape
+    of its own (transformers' untied `generator_lm_head`). Logits are
+    float32: under mixed precision the decoder's reversed output is float32
+    too."""
+    decoder = backbone.token_embedding
+    if not tie_word_embeddings:
+        # Made like the word embeddings, so the head computes the same way
+        # whether tied or not.
+        decoder = ReversibleEmbedding(
+            input_dim=backbone.vocabulary_size,
+            output_dim=backbone.embedding_dim,
+            embeddings_initializer=convbert_kernel_initializer(),
+            dtype=backbone.dtype_policy,
+            name=f"{name}_decoder",
+        )
+        # The head's symbolic call does not run it (the head knows its
+        # output shape): built here, before weights are loaded into it.
+        decoder.build()
     return MaskedLMHead(
         vocabulary_size=backbone.vocabulary_size,
-        token_embedding=backbone.token_embedding,
+        token_embedding=decoder,
         intermediate_activation=gelu_exact,
         layer_norm_epsilon=backbone.layer_norm_epsilon,
         kernel_initializer=convbert_kernel_initializer(),

@@ -10,7 +10,7 @@ from convbert_keras.layers.dropout import int32_seed
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import logits_dense
-from convbert_keras.models.heads import tied_masked_lm_head
+from convbert_keras.models.heads import masked_lm_head
 
 OBJECTIVES = ("rtd", "mlm")
 
@@ -140,7 +140,7 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
         self.generator = generator
         policy = discriminator.dtype_policy
         self.objective = objective
-        self.generator_head = tied_masked_lm_head(discriminator, "generator_head")
+        self.generator_head = masked_lm_head(discriminator, "generator_head")
         if objective == "rtd":
             # ELECTRA's discriminator head: Dense(hidden) + GELU, then one logit.
             self.discriminator_dense = keras.layers.Dense(
