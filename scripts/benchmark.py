@@ -2,7 +2,7 @@
 
     python scripts/benchmark.py --sizes small base --lengths 128 512 --batch-sizes 16
     python scripts/benchmark.py --sizes small --lengths 128 256 512 1024 2048 \
-        --batch-sizes 1 --frameworks convbert_keras keras_hub_bert --modes infer   # scaling
+        --batch-sizes 2 --frameworks convbert_keras keras_hub_bert   # docs/performance/scaling.md
 
 Writes results.json, summary.md, chart.png (and scaling.png) under --output and
 prints the summary table. Each case runs in its own process.

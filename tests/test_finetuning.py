@@ -302,3 +302,32 @@ def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(tmp_p
     again = finetune(data, str(tmp_path / "run"), verbose=1, **settings)
     assert "is complete; nothing to train" in capsys.readouterr().out
     assert again["epochs"] == first["epochs"] and len(first["epochs"]) == 1
+
+
+class _OptimizerMade(Exception):
+    """Stops a run as soon as it has made its optimizer."""
+
+
+def test_readme_defaults_layer_decay_warmup_and_clipping(tmp_path, tiny_preset, monkeypatch):
+    from convbert_keras import finetuning
+
+    # README: layer-wise decay 0.8, 10% warmup, clipping at norm 1, as
+    # `finetune` makes its optimizer when none of them is given.
+    real, made = finetuning.adamw, []
+
+    def spy(schedule, *args, **kwargs):
+        made.append((schedule, real(schedule, *args, **kwargs)))
+        raise _OptimizerMade
+
+    monkeypatch.setattr(finetuning, "adamw", spy)
+    texts = ["the movie was good", "the plot was bad"] * 10
+    labels = np.array([1, 0] * 10, "int32")
+    data = finetuning.FinetuneData("classification", (texts, labels),
+                                   {"validation": (texts, labels)}, 2, ("accuracy",))
+    with pytest.raises(_OptimizerMade):
+        finetuning.finetune(data, str(tmp_path / "run"), preset=tiny_preset, epochs=2,
+                            batch_size=4, sequence_length=16, jit_compile=False, verbose=0)
+    ((schedule, optimizer),) = made
+    assert optimizer.layer_decay == 0.8
+    assert (schedule.total_steps, schedule.warmup_steps) == (10, 1)  # 10% of 2 x 20 / 4 steps
+    assert optimizer.global_clipnorm == 1.0 and optimizer.epsilon == 1e-6

@@ -397,3 +397,30 @@ def test_strategy_names_and_options_are_checked():
         make_strategy("default", cpu_devices=2)
     with pytest.raises(ValueError, match="reads the cluster from TF_CONFIG"):
         make_strategy("multi_worker")
+
+
+class _OptimizerMade(Exception):
+    """Stops a run as soon as it has made its optimizer."""
+
+
+def test_readme_defaults_masked_positions_rtd_weight_and_optimizer(tmp_path, monkeypatch):
+    from convbert_keras import pretraining
+    from convbert_keras.models.pretrainer import default_max_predictions
+
+    # README: at most int(0.155 x length) masked positions; loss = MLM + 50 x RTD.
+    assert default_max_predictions(0.15, 128) == 19
+    assert pretrainer().rtd_weight == 50
+    # README: AdamW eps 1e-6, weight decay 0.01, global-norm clipping 1.0, as
+    # `pretrain` makes it.
+    real, made = pretraining.adamw, []
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        raise _OptimizerMade
+
+    monkeypatch.setattr(pretraining, "adamw", spy)
+    with pytest.raises(_OptimizerMade):
+        run_pretrain(tmp_path, "\n".join(SENTENCES * 10))
+    (optimizer,) = made
+    assert optimizer.epsilon == 1e-6 and optimizer.global_clipnorm == 1.0
+    assert optimizer.decoupled_weight_decay == 0.01
