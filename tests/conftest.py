@@ -1,3 +1,4 @@
+import gc
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,7 +24,13 @@ def fixture_name(request):
 
 @pytest.fixture(autouse=True)
 def fixed_seed():
-    """Same initial weights, dropout masks and data order on every run."""
+    """Same initial weights, dropout masks and data order on every run; and
+    afterwards Keras' global state cleared, so that the models, traced
+    functions and compiled XLA programs of one test are freed before the
+    next (a test process otherwise keeps growing)."""
     import keras
 
     keras.utils.set_random_seed(1234)
+    yield
+    keras.backend.clear_session()
+    gc.collect()

@@ -138,8 +138,9 @@ def runs(tmp_path_factory):
 
 def assert_same_weights(first, second, atol=1e-5):
     assert len(first) == len(second) > 0
+    print(f"largest difference {max(np.abs(a - b).max() for a, b in zip(first, second)):.1e}")
     for a, b in zip(first, second):
-        np.testing.assert_allclose(a, b, atol=atol)
+        np.testing.assert_allclose(a, b, rtol=0, atol=atol)
 
 
 def test_training_moved_the_weights(runs):
@@ -148,20 +149,23 @@ def test_training_moved_the_weights(runs):
     keras.utils.set_random_seed(0)
     initial = ConvBertBackbone(**TINY).get_weights()
     moved = max(np.abs(a - b).max() for a, b in zip(runs["single"]["straight"], initial))
-    assert moved > 1e-3
+    print(f"moved {moved:.1e}")
+    assert moved > 1e-2
 
 
 @pytest.mark.parametrize("kind", ["single", "mirrored", "worker"])
 def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(runs, kind):
     # Same step, learning rate, data position and random streams.
     assert runs[kind]["resumed_at"] in (10, 20)
-    assert_same_weights(runs[kind]["straight"], runs[kind]["resumed"])
+    # Bit for bit on one device; replicas sum in another order.
+    assert_same_weights(runs[kind]["straight"], runs[kind]["resumed"],
+                        atol=0 if kind == "single" else 1e-6)
 
 
 @pytest.mark.parametrize("kind", ["mirrored", "worker"])
 def test_two_replicas_end_where_one_device_does(runs, kind):
     # The same global batches, masks, dropout and loss normalisation.
-    assert_same_weights(runs["single"]["straight"], runs[kind]["straight"])
+    assert_same_weights(runs["single"]["straight"], runs[kind]["straight"], atol=1e-6)
     for summary in runs[kind]["summaries"]:
         assert summary["steps"] == 20
     np.testing.assert_allclose(
