@@ -26,13 +26,17 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python scripts/demo.py
 
-# Everything, slow and reference tests included.
-test: install
-	$(BIN)/python -m pytest -q
+# Everything, slow and reference tests included, in two processes (each
+# test module stays in one, with its fixtures).
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-# Tiny configs only: no full-size models.
+test: install
+	$(PYTEST)
+
+# Tiny configs and quick checks only: no training runs, full-size widths,
+# real data or subprocess runs.
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # transformers 5 has no TensorFlow models, so the real `tf_model.h5` fixtures
 # come from transformers 4.x's TFConvBertModel in a side environment.

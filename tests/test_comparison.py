@@ -60,6 +60,7 @@ def test_mean_pooling_classifier_reads_the_mean_of_the_token_states():
         ConvBertTextClassifier(backbone, num_classes=2, pooling="max")
 
 
+@pytest.mark.slow
 def test_bag_of_words_learns_a_word_and_reports_the_test_once():
     data = data_with_test()
     result = bag_of_words_baseline(data)

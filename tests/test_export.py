@@ -77,6 +77,7 @@ def serve(path, calls):
 TEXTS = ["the movie was good", "a bad film , really bad", "great"]
 
 
+@pytest.mark.slow
 def test_classifier_export_serves_raw_strings_like_keras(tmp_path):
     model = sentiment_classifier()
     path = export_saved_model(model, tmp_path / "export", label_names=["neg", "pos"])
@@ -115,6 +116,7 @@ def test_classifier_export_serves_raw_strings_like_keras(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_export_has_no_xla_and_saved_model_cli_lists_the_signatures(tmp_path):
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -134,6 +136,7 @@ def test_export_has_no_xla_and_saved_model_cli_lists_the_signatures(tmp_path):
         assert f"signature_def['{name}']" in shown.stdout
 
 
+@pytest.mark.slow
 def test_token_classifier_and_question_answerer_exports(tmp_path):
     tagger = ConvBertTokenClassifier(
         backbone(), num_classes=3,
@@ -161,6 +164,7 @@ def test_token_classifier_and_question_answerer_exports(tmp_path):
     np.testing.assert_allclose(answers["score"], [a["score"] for a in expected], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_tf_serving_layout_versions_and_warmup(tmp_path):
     from tensorflow_serving.apis import prediction_log_pb2
 

@@ -231,6 +231,7 @@ def test_finetune_script_on_local_files(tmp_path, tiny_preset):
     assert bad.returncode == 2 and "is not one of the declared labels" in bad.stderr
 
 
+@pytest.mark.slow
 def test_early_stopping_and_results_json(tmp_path, tiny_preset):
     from convbert_keras.finetuning import FinetuneData, finetune
 
@@ -257,6 +258,7 @@ def test_early_stopping_and_results_json(tmp_path, tiny_preset):
     assert saved["best"] == best and saved["epochs"] == epochs
 
 
+@pytest.mark.slow
 def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
     from convbert_keras.export.tf_serving import load_task
     from convbert_keras.finetuning import FinetuneData, evaluate_task, finetune
@@ -278,6 +280,7 @@ def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
     assert json.loads((tmp_path / "run" / "results.json").read_text())["test"] == expected
 
 
+@pytest.mark.slow
 def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(tmp_path, tiny_preset,
                                                                            capsys):
     from convbert_keras.finetuning import FinetuneData, finetune
@@ -308,6 +311,7 @@ class _OptimizerMade(Exception):
     """Stops a run as soon as it has made its optimizer."""
 
 
+@pytest.mark.slow
 def test_readme_defaults_layer_decay_warmup_and_clipping(tmp_path, tiny_preset, monkeypatch):
     from convbert_keras import finetuning
 

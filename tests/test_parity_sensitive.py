@@ -20,7 +20,7 @@ from convbert_keras import convbert_config
 from convbert_keras.convert import reference
 from convbert_keras.convert.weights import load_weights_into_backbone
 
-pytestmark = pytest.mark.reference
+pytestmark = [pytest.mark.slow, pytest.mark.reference]
 
 # The published sizes' widths (medium-small has grouped feed-forwards) at two
 # layers: depth adds nothing to what a layer can get wrong, and

@@ -104,6 +104,7 @@ def test_outputs_label_exactly_the_replaced_tokens():
     assert (replaced.sum(axis=1) <= per_row_masked).all() and replaced.any()
 
 
+@pytest.mark.slow
 def test_pretraining_step_compiles_with_xla_and_losses_fall():
     model = pretrainer()
     model.compile(optimizer=keras.optimizers.AdamW(2e-3))
@@ -192,6 +193,7 @@ def run_pretrain(tmp_path, corpus_text, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_pretrain_writes_a_preset_that_tasks_load(tmp_path):
     from convbert_keras import ConvBertTextClassifier
     from convbert_keras import ConvBertTextClassifierPreprocessor
@@ -212,6 +214,7 @@ def test_pretrain_writes_a_preset_that_tasks_load(tmp_path):
     assert sorted(os.listdir(tmp_path / "run" / "logs"))
 
 
+@pytest.mark.slow
 def test_pretrain_bad_input_fails_early(tmp_path):
     with pytest.raises(ValueError, match="gives no training sequence"):
         run_pretrain(tmp_path, "\n \n\n")
@@ -247,6 +250,7 @@ def test_tfds_documents_under_mock_data():
             tfds_documents("imdb_reviews", split="train", text_key="body")
 
 
+@pytest.mark.slow
 def test_pretrain_with_mixed_precision_keeps_the_global_policy(tmp_path):
     result = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), mixed_precision="mixed_bfloat16")
     assert result["discriminator"].dtype_policy.name == "mixed_bfloat16"
@@ -306,6 +310,7 @@ def test_learning_curve_metrics_are_the_ones_they_claim(tmp_path):
     assert metrics["replaced_auc"] == pytest.approx(roc_auc_score(replaced, probability), abs=0.02)
 
 
+@pytest.mark.slow
 def test_masked_lm_objective_trains_the_model_itself_without_a_generator():
     model = pretrainer(objective="mlm")
     assert model.generator is None
@@ -331,6 +336,7 @@ def test_masked_lm_objective_trains_the_model_itself_without_a_generator():
         ConvBertPretrainer(discriminator, 4, [0, 2, 3], generator=generator, objective="mlm")
 
 
+@pytest.mark.slow
 def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_it(tmp_path):
     from convbert_keras.pretraining import read_learning_curve
 

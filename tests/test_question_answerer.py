@@ -130,6 +130,7 @@ def question_answerer():
     return ConvBertQuestionAnswerer(backbone(), preprocessor=preprocessor(sequence_length=24, doc_stride=8))
 
 
+@pytest.mark.slow
 def test_question_answerer_learns_and_answers_with_xla(tmp_path):
     x, y = toy_examples()
     model = question_answerer()
@@ -153,6 +154,7 @@ def test_question_answerer_learns_and_answers_with_xla(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_question_answerer_accepts_a_dataset_and_odd_text():
     import tensorflow as tf
 

@@ -45,6 +45,7 @@ def sentiment_classifier(num_classes=2):
     return ConvBertTextClassifier(backbone(), num_classes=num_classes, preprocessor=preprocessor)
 
 
+@pytest.mark.slow
 def test_text_classifier_fits_raw_strings_with_xla():
     model = sentiment_classifier()
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
@@ -66,6 +67,7 @@ def test_text_classifier_pairs_and_truncation():
     assert preprocessor.truncate == "waterfall"
 
 
+@pytest.mark.slow
 def test_text_classifier_regression():
     model = sentiment_classifier(num_classes=1)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
@@ -83,6 +85,7 @@ def test_text_classifier_rejects_labels_out_of_range():
         model.fit(x=POSITIVE, y=np.array([0, 1, 2, 1]), batch_size=4, epochs=1, verbose=0)
 
 
+@pytest.mark.slow
 def test_text_classifier_save_load_and_presets(tmp_path):
     model = sentiment_classifier()
     x = ["the movie was good", "bad film"]
@@ -105,6 +108,7 @@ def test_empty_and_whitespace_strings_get_a_defined_prediction():
     assert out.shape == (3, 2) and np.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_masked_lm_preprocessor_and_fit(tmp_path):
     preprocessor = ConvBertMaskedLMPreprocessor(
         tokenizer(), sequence_length=12, mask_selection_rate=0.5, mask_selection_length=4
@@ -139,6 +143,7 @@ def test_token_classifier_preprocessor_aligns_first_pieces():
     )
 
 
+@pytest.mark.slow
 def test_token_classifier_learns_and_tags_words():
     preprocessor = ConvBertTokenClassifierPreprocessor(tokenizer(), sequence_length=12)
     model = ConvBertTokenClassifier(backbone(), num_classes=3, preprocessor=preprocessor)
@@ -165,6 +170,7 @@ def test_tokenizer_requires_special_tokens(tmp_path):
         ConvBertTokenizer(vocabulary=str(vocab))
 
 
+@pytest.mark.slow
 def test_multiple_choice_learns_to_pick_the_matching_choice(tmp_path):
     from convbert_keras import ConvBertMultipleChoice
     from convbert_keras import ConvBertMultipleChoicePreprocessor

@@ -28,6 +28,7 @@ def test_built_vocabulary_tokenizes_its_corpus(tmp_path):
     assert tokenizer.detokenize(ids) == "the cafe served coffee . the cafe served tea !"
 
 
+@pytest.mark.slow
 def test_vocabulary_cli_and_bad_input(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(CORPUS), encoding="utf-8")

@@ -27,6 +27,7 @@ def compiled_modules(tmp_path, mode, jit):
     return names, result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["fit", "predict"])
 def test_jit_compile_true_compiles_with_xla(tmp_path, mode):
     modules, stdout = compiled_modules(tmp_path, mode, "true")
