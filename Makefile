@@ -26,9 +26,9 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python scripts/demo.py
 
-# Everything, slow and reference tests included, in two processes (each
-# test module stays in one, with its fixtures).
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
+# Everything, slow and reference tests included: each module in its own
+# pytest process, two at a time (see tests/run_modules.py).
+PYTEST := $(BIN)/python tests/run_modules.py --jobs 2 -q
 
 test: install
 	$(PYTEST)

@@ -34,3 +34,22 @@ def fixed_seed():
     yield
     keras.backend.clear_session()
     gc.collect()
+
+
+def _resident_kib():
+    with open("/proc/self/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    """With CONVBERT_TEST_MEMORY_LOG set, appends each test's process,
+    resident and peak memory (KiB) after it: how the suite's per-process
+    peak is measured."""
+    yield
+    path = os.environ.get("CONVBERT_TEST_MEMORY_LOG")
+    if path and os.path.exists("/proc/self/status"):
+        rss, peak = _resident_kib()
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()}\t{rss}\t{peak}\t{item.nodeid}\n")
