@@ -44,6 +44,7 @@ def main(argv=None):
     args, pytest_args = parser.parse_known_args(argv)
 
     pending = ordered_modules()
+    count = len(pending)
     running = {}  # pid -> (module, start time, output file)
     failed, largest = [], (0, None)
     start = time.time()
@@ -73,7 +74,7 @@ def main(argv=None):
             failed.append(name)
         print(f"== {name}: {'passed' if ok else f'FAILED (exit {code})'} in "
               f"{time.time() - started:.0f} s, peak {peak_gb:.1f} GB", flush=True)
-    print(f"== {len(ordered_modules())} modules in {time.time() - start:.0f} s; largest process "
+    print(f"== {count} modules in {time.time() - start:.0f} s; largest process "
           f"{largest[0]:.1f} GB ({os.path.basename(largest[1] or '-')}); "
           f"{'failed: ' + ', '.join(failed) if failed else 'all passed'}")
     return 1 if failed else 0

@@ -13,10 +13,11 @@ from convbert_keras.models.backbone import ConvBertBackbone
 # line/paragraph separator, Zs/Zl/Zp: no-break, thin, ideographic...) becomes
 # a space; other control, format and private-use characters, and U+FFFD, are
 # dropped.
-_WHITESPACE_PATTERN = r"[\t\n\r\p{Zs}\p{Zl}\p{Zp}]"
 _WHITESPACE_CATEGORIES = ("Zs", "Zl", "Zp")
-_CONTROL_PATTERN = r"[\x{FFFD}\p{Cc}\p{Cf}\p{Co}]"
 _CONTROL_CATEGORIES = ("Cc", "Cf", "Co")
+# The same classes for RE2, in the tf.data path.
+_WHITESPACE_PATTERN = r"[\t\n\r" + "".join(rf"\p{{{c}}}" for c in _WHITESPACE_CATEGORIES) + "]"
+_CONTROL_PATTERN = r"[\x{FFFD}" + "".join(rf"\p{{{c}}}" for c in _CONTROL_CATEGORIES) + "]"
 
 # BERT's word split, on raw text: white space delimits words, punctuation and
 # CJK characters are words of their own. (Dropped characters are not
