@@ -1,7 +1,7 @@
 """Pretraining runs in separate processes, on one device, on two devices
-(MirroredStrategy) and on two workers (MultiWorkerMirroredStrategy): XLA
-under each, the same weights under each, and killed runs that resume to the
-weights of uninterrupted ones."""
+(MirroredStrategy) and on two workers (MultiWorkerMirroredStrategy): killed
+runs that resume, under XLA, to the weights of an uninterrupted one-device
+run."""
 
 import json
 import os
@@ -85,10 +85,10 @@ def run(kind, output, tmp_path, dump=None):
     return [out for out, _ in outputs]
 
 
-def killed_and_resumed(kind, output, tmp_path):
+def killed_and_resumed(kind, output, tmp_path, dump=None):
     """The run killed (SIGKILL, every process) after its first checkpoint,
-    then started again with the same command; returns the second start's
-    outputs."""
+    then started again with the same command (dumping what XLA compiles to
+    `dump`); returns the second start's outputs."""
     ports = free_local_ports(2)
     count = 2 if kind == "worker" else 1
     processes = [launch(kind, output, tmp_path, i, ports) for i in range(count)]
@@ -105,7 +105,7 @@ def killed_and_resumed(kind, output, tmp_path):
         process.communicate()
     assert (output / "checkpoints" / "ckpt-10.index").exists(), "no first checkpoint"
     assert not (output / "preset").exists()
-    return run(kind, output, tmp_path)
+    return run(kind, output, tmp_path, dump=dump)
 
 
 def resumed_step(stdout):
@@ -114,24 +114,29 @@ def resumed_step(stdout):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """One uninterrupted run and one killed-and-resumed run per strategy,
-    all with global batch 8 for 20 steps; the uninterrupted multi-replica
-    runs dump what XLA compiled."""
+    """One uninterrupted run on one device, then one killed-and-resumed run
+    per strategy, all with global batch 8 for 20 steps; the resumed
+    multi-replica runs dump what XLA compiled. (The multi-replica runs are
+    compared with the one-device run only: a separate uninterrupted run of
+    each would add two process starts and compilations and prove nothing
+    that the comparison does not.)"""
     tmp_path = tmp_path_factory.mktemp("runs")
     write_inputs(tmp_path)
-    results = {}
+    straight = run("single", tmp_path / "straight", tmp_path)
+    results = dict(
+        straight=preset_weights(tmp_path / "straight" / "preset"),
+        summary=json.loads(straight[0][straight[0].index("{"):]),
+    )
     for kind in ("single", "mirrored", "worker"):
-        dump = tmp_path / f"xla_{kind}"
-        straight = run(kind, tmp_path / f"{kind}_straight", tmp_path, dump=dump)
-        resumed = killed_and_resumed(kind, tmp_path / f"{kind}_killed", tmp_path)
+        dump = tmp_path / f"xla_{kind}" if kind != "single" else None
+        resumed = killed_and_resumed(kind, tmp_path / f"{kind}_killed", tmp_path, dump=dump)
         results[kind] = dict(
-            straight=preset_weights(tmp_path / f"{kind}_straight" / "preset"),
             resumed=preset_weights(tmp_path / f"{kind}_killed" / "preset"),
             resumed_at=resumed_step(resumed[0]),
-            summaries=[json.loads(out[out.index("{"):]) for out in straight],
+            summaries=[json.loads(out[out.index("{"):]) for out in resumed],
             dumps=[n for d in tmp_path.glob(f"xla_{kind}_*") for n in os.listdir(d)],
         )
-    results["again"] = run("single", tmp_path / "single_straight", tmp_path)[0]
+    results["again"] = run("single", tmp_path / "straight", tmp_path)[0]
     results["tmp_path"] = tmp_path
     return results
 
@@ -148,30 +153,24 @@ def test_training_moved_the_weights(runs):
 
     keras.utils.set_random_seed(0)
     initial = ConvBertBackbone(**TINY).get_weights()
-    moved = max(np.abs(a - b).max() for a, b in zip(runs["single"]["straight"], initial))
+    moved = max(np.abs(a - b).max() for a, b in zip(runs["straight"], initial))
     print(f"moved {moved:.1e}")
     assert moved > 1e-2
 
 
 @pytest.mark.parametrize("kind", ["single", "mirrored", "worker"])
 def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(runs, kind):
-    # Same step, learning rate, data position and random streams.
+    # Same step, learning rate, data position and random streams; on two
+    # replicas also the same global batches, masks, dropout and loss
+    # normalisation.
     assert runs[kind]["resumed_at"] in (10, 20)
     # Bit for bit on one device; replicas sum in another order.
-    assert_same_weights(runs[kind]["straight"], runs[kind]["resumed"],
+    assert_same_weights(runs["straight"], runs[kind]["resumed"],
                         atol=0 if kind == "single" else 1e-6)
-
-
-@pytest.mark.parametrize("kind", ["mirrored", "worker"])
-def test_two_replicas_end_where_one_device_does(runs, kind):
-    # The same global batches, masks, dropout and loss normalisation.
-    assert_same_weights(runs["single"]["straight"], runs[kind]["straight"], atol=1e-6)
     for summary in runs[kind]["summaries"]:
         assert summary["steps"] == 20
-    np.testing.assert_allclose(
-        runs[kind]["summaries"][0]["metrics"]["loss"],
-        runs["single"]["summaries"][0]["metrics"]["loss"], rtol=1e-4,
-    )
+        np.testing.assert_allclose(summary["metrics"]["loss"], runs["summary"]["metrics"]["loss"],
+                                   rtol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["mirrored", "worker"])
