@@ -193,13 +193,21 @@ def run_pretrain(tmp_path, corpus_text, **kwargs):
     )
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One finished 6-step run (a checkpoint every 2 steps), which the tests
+    below load, re-run and try to change: one compilation for all of them."""
+    tmp_path = tmp_path_factory.mktemp("pretrain")
+    return tmp_path, run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
+
+
 @pytest.mark.slow
-def test_pretrain_writes_a_preset_that_tasks_load(tmp_path):
+def test_pretrain_writes_a_preset_that_tasks_load(finished_run):
     from convbert_keras import ConvBertTextClassifier
     from convbert_keras import ConvBertTextClassifierPreprocessor
 
-    result = run_pretrain(tmp_path, "\n".join(SENTENCES * 10))
-    assert result["steps"] == 4
+    tmp_path, result = finished_run
+    assert result["steps"] == 6
     preset = tmp_path / "run" / "preset"
     preprocessor = ConvBertTextClassifierPreprocessor.from_preset(str(preset), sequence_length=16)
     classifier = ConvBertTextClassifier.from_preset(
@@ -215,25 +223,25 @@ def test_pretrain_writes_a_preset_that_tasks_load(tmp_path):
 
 
 @pytest.mark.slow
-def test_pretrain_bad_input_fails_early(tmp_path):
+def test_pretrain_bad_input_fails_early(tmp_path, finished_run):
     with pytest.raises(ValueError, match="gives no training sequence"):
         run_pretrain(tmp_path, "\n \n\n")
     with pytest.raises(ValueError, match="tokenizer has 64 word pieces but the model embeds 100"):
         run_pretrain(tmp_path, "\n".join(SENTENCES), backbone=dict(TINY, vocabulary_size=100))
-    run_pretrain(tmp_path, "\n".join(SENTENCES * 10))
+    used = finished_run[0]
     # Every setting that changes the result is named with both values.
     for change, message in [
         (dict(backbone=dict(TINY, num_layers=3)), "backbone.num_layers=2; this one has backbone.num_layers=3"),
         (dict(batch_size=2), "batch_size=4; this one has batch_size=2"),
         (dict(learning_rate=1e-3), "learning_rate=0.0005; this one has learning_rate=0.001"),
         (dict(seed=1), "seed=0; this one has seed=1"),
-        (dict(total_steps=8), "steps=4; this one has steps=8"),
+        (dict(total_steps=8), "steps=6; this one has steps=8"),
         (dict(warmup_steps=3), "warmup_steps=0; this one has warmup_steps=3"),
         (dict(corpus_text="\n".join(SENTENCES[::-1] * 10)), "first_batch_sha256="),
     ]:
         text = change.pop("corpus_text", "\n".join(SENTENCES * 10))
         with pytest.raises(ValueError, match=re.escape(message)):
-            run_pretrain(tmp_path, text, **change)
+            run_pretrain(used, text, **dict(dict(total_steps=6), **change))
     with pytest.raises(ValueError, match="Corpus file"):
         text_file_documents([tmp_path / "missing.txt"])
 
@@ -337,10 +345,10 @@ def test_masked_lm_objective_trains_the_model_itself_without_a_generator():
 
 
 @pytest.mark.slow
-def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_it(tmp_path):
+def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_it(finished_run):
     from convbert_keras.pretraining import read_learning_curve
 
-    first = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
+    tmp_path, first = finished_run
     curve = read_learning_curve(tmp_path / "run")
     assert [r["step"] for r in curve] == [2, 4, 6]
     for key in ("rtd_loss", "rtd_base_rate_loss", "replaced_auc", "replaced_recall",
