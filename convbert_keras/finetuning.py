@@ -276,18 +276,24 @@ def _training_examples(data):
     return tf.data.Dataset.from_tensor_slices((x, y))
 
 
-def _preprocessed(model, data, examples, batch_size):
-    """Batches of raw examples through the task's preprocessor."""
+def _raw_batches(data, examples, batch_size):
+    if data.kind == "token_classification":
+        return examples.ragged_batch(batch_size)
+    return examples.batch(batch_size)
+
+
+def _preprocess(model, batches):
     import tensorflow as tf
 
+    return batches.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _preprocessed(model, data, examples, batch_size):
+    """Batches of raw examples through the task's preprocessor."""
     if data.kind == "question_answering":
         # Windows of long contexts, re-batched to `batch_size`.
         return model._window_dataset(examples.batch(batch_size), None, batch_size)
-    if data.kind == "token_classification":
-        batches = examples.ragged_batch(batch_size)
-    else:
-        batches = examples.batch(batch_size)
-    return batches.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE)
+    return _preprocess(model, _raw_batches(data, examples, batch_size))
 
 
 def training_batches(model, data, batch_size, seed, epochs, start_epoch=0, skip=0):
@@ -299,13 +305,23 @@ def training_batches(model, data, batch_size, seed, epochs, start_epoch=0, skip=
 
     examples = _training_examples(data)
     count = _count(data.train)
+    # Question answering re-batches its windows within each epoch; other
+    # tasks batch raw examples per epoch and preprocess them in one map, so
+    # the preprocessor is traced (and instantiated with its tokenizer's
+    # kernels) once for the run rather than once per epoch.
+    windows = data.kind == "question_answering"
     dataset = None
     for epoch in range(start_epoch, epochs):
         order = examples.shuffle(count, seed=seed * 1000 + epoch, reshuffle_each_iteration=False)
-        batches = _preprocessed(model, data, order, batch_size)
+        if windows:
+            batches = _preprocessed(model, data, order, batch_size)
+        else:
+            batches = _raw_batches(data, order, batch_size)
         if epoch == start_epoch:
             batches = batches.skip(skip)
         dataset = batches if dataset is None else dataset.concatenate(batches)
+    if not windows:
+        dataset = _preprocess(model, dataset)
     options = tf.data.Options()
     options.deterministic = True
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
