@@ -77,10 +77,19 @@ def serve(path, calls):
 TEXTS = ["the movie was good", "a bad film , really bad", "great"]
 
 
-@pytest.mark.slow
-def test_classifier_export_serves_raw_strings_like_keras(tmp_path):
+@pytest.fixture(scope="module")
+def classifier_export(tmp_path_factory):
+    """A text classifier and its export, read by two tests: one export (the
+    slow part) for both."""
     model = sentiment_classifier()
-    path = export_saved_model(model, tmp_path / "export", label_names=["neg", "pos"])
+    path = export_saved_model(model, tmp_path_factory.mktemp("export") / "export",
+                              label_names=["neg", "pos"])
+    return model, path
+
+
+@pytest.mark.slow
+def test_classifier_export_serves_raw_strings_like_keras(classifier_export):
+    model, path = classifier_export
     expected = tf.nn.softmax(model.predict(TEXTS, verbose=0)).numpy()
     pair_expected = tf.nn.softmax(model.predict(x=(TEXTS[:2], TEXTS[1:]), verbose=0)).numpy()
     ids = model.preprocessor(TEXTS)
@@ -117,10 +126,10 @@ def test_classifier_export_serves_raw_strings_like_keras(tmp_path):
 
 
 @pytest.mark.slow
-def test_export_has_no_xla_and_saved_model_cli_lists_the_signatures(tmp_path):
+def test_export_has_no_xla_and_saved_model_cli_lists_the_signatures(classifier_export):
     from tensorflow.core.protobuf import saved_model_pb2
 
-    path = export_saved_model(sentiment_classifier(), tmp_path / "export")
+    path = classifier_export[1]
     saved = saved_model_pb2.SavedModel()
     with open(os.path.join(path, "saved_model.pb"), "rb") as f:
         saved.ParseFromString(f.read())
