@@ -4,8 +4,8 @@ A TensorFlow process keeps what it compiled (XLA programs, traced tf.data
 functions) until it exits, so one pytest process grows with the suite (11 GB
 for the whole of it). One process per module bounds that by the largest
 module, and two at a time use both cores of a 2-core machine. The light
-modules (each under 1 minute and 2 GB) share one process instead: a process
-start (TensorFlow, keras-hub, collection) costs about 6 s.
+modules (each under 1 minute and 2 GB) share processes of about a minute
+instead: a process start (TensorFlow, keras-hub, collection) costs about 6 s.
 
 Prints each process's output as it finishes, with its wall time and the peak
 resident memory of its process (or of a process one of its tests started, if
@@ -24,31 +24,52 @@ import tempfile
 import time
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
-# Seconds each heavy module took in a full run (2-core AVX-512 machine, two
-# at a time): the longest start first, so the processes finish together.
-HEAVY_SECONDS = {
+# Seconds each module took in a full run (2-core AVX-512 machine, two
+# processes at a time); a module not listed counts as light.
+SECONDS = {
     "test_pretraining_runs.py": 220, "test_finetuning.py": 185, "test_finetuning_runs.py": 150,
     "test_real_data.py": 145, "test_pretraining.py": 145, "test_demo.py": 145,
     "test_tasks.py": 140, "test_export.py": 90, "test_question_answerer.py": 75,
+    "test_comparison.py": 51, "test_convert.py": 47, "test_backbone.py": 39,
+    "test_parity_sensitive.py": 36, "test_untrusted_inputs.py": 34, "test_benchmark.py": 31,
+    "test_parity_full.py": 30, "test_tokenizer.py": 29, "test_xla.py": 25, "test_layers.py": 20,
+    "test_vocabulary.py": 16, "test_metrics.py": 9, "test_data.py": 6,
 }
-# The light modules together take about this long in their shared process.
-LIGHT_SECONDS = 330
+# Modules that take longer get a process of their own; lighter ones share
+# processes of up to this many seconds.
+HEAVY = 60
+UNKNOWN = 30
 # pytest's exit code when every test of a module is deselected.
 NO_TESTS_COLLECTED = 5
 
 
-def process_groups():
+def seconds(module):
+    return SECONDS.get(os.path.basename(module), UNKNOWN)
+
+
+def only_slow(module):
+    """Whether every test of the module is marked slow (module-wide)."""
+    with open(module, encoding="utf-8") as f:
+        return any(line.strip() == "pytestmark = pytest.mark.slow" for line in f)
+
+
+def process_groups(skip_slow=False):
     """The pytest processes to run, longest first: each heavy module alone,
-    the other modules together."""
-    modules = sorted(glob.glob(os.path.join(TESTS, "test_*.py")))
-    heavy = [[m] for m in modules if os.path.basename(m) in HEAVY_SECONDS]
-    light = [m for m in modules if os.path.basename(m) not in HEAVY_SECONDS]
-    groups = heavy + ([light] if light else [])
-
-    def seconds(group):
-        return HEAVY_SECONDS.get(os.path.basename(group[0]), 0) if group is not light else LIGHT_SECONDS
-
-    return sorted(groups, key=seconds, reverse=True)
+    the light ones packed into processes of up to `HEAVY` seconds (small
+    enough that no process is left running long after the others, whichever
+    tests a marker selects). With `skip_slow`, modules whose every test is
+    slow are left out rather than started to deselect everything."""
+    modules = sorted(glob.glob(os.path.join(TESTS, "test_*.py")), key=seconds, reverse=True)
+    if skip_slow:
+        modules = [m for m in modules if not only_slow(m)]
+    groups = []
+    for module in modules:
+        room = [g for g in groups if sum(map(seconds, g)) + seconds(module) <= HEAVY]
+        if room and seconds(module) < HEAVY:
+            room[0].append(module)
+        else:
+            groups.append([module])
+    return sorted(groups, key=lambda group: sum(map(seconds, group)), reverse=True)
 
 
 def main(argv=None):
@@ -56,7 +77,8 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=2, help="pytest processes at a time")
     args, pytest_args = parser.parse_known_args(argv)
 
-    pending = process_groups()
+    marker = pytest_args[pytest_args.index("-m") + 1] if "-m" in pytest_args[:-1] else None
+    pending = process_groups(skip_slow=marker == "not slow")
     count = sum(len(group) for group in pending)
     running = {}  # pid -> (modules, start time, output file)
     failed, largest = [], (0, None)
@@ -77,9 +99,9 @@ def main(argv=None):
         group, started, output = running.pop(pid)
         code = os.waitstatus_to_exitcode(status)
         peak_gb = usage.ru_maxrss / 2**20
-        name = ", ".join(os.path.relpath(m, os.path.dirname(TESTS)) for m in group)
+        name = os.path.relpath(group[0], os.path.dirname(TESTS))
         if len(group) > 1:
-            name = f"{len(group)} light modules ({name})"
+            name = f"{len(group)} light modules ({', '.join(map(os.path.basename, group))})"
         largest = max(largest, (peak_gb, name))
         output.seek(0)
         sys.stdout.write(output.read())
