@@ -108,6 +108,26 @@ def test_text_classifier_save_load_and_presets(tmp_path):
         np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-5)
 
 
+def test_preprocessing_is_traced_once_and_a_changed_setting_gets_its_own_trace():
+    model = sentiment_classifier()
+    first = model.predict(POSITIVE, verbose=0)
+    traces = model.__dict__["_preprocessing_traces"]
+    np.testing.assert_allclose(model.predict(POSITIVE, verbose=0), first, atol=1e-6)
+    assert len(traces) == 1
+
+    def mapped_token_ids():
+        batches = tf.data.Dataset.from_tensor_slices(POSITIVE).batch(4).map(model.preprocess_samples)
+        return next(iter(batches))["token_ids"].numpy()
+
+    np.testing.assert_array_equal(mapped_token_ids(), model.preprocessor(POSITIVE)["token_ids"])
+    # Not a stale trace: 6 tokens now, as the preprocessor computes eagerly.
+    model.preprocessor.sequence_length = 6
+    np.testing.assert_array_equal(mapped_token_ids(), model.preprocessor(POSITIVE)["token_ids"])
+    assert mapped_token_ids().shape == (4, 6) and len(traces) == 2
+    expected = model(model.preprocessor(tf.constant(POSITIVE))).numpy()
+    np.testing.assert_allclose(model.predict(POSITIVE, verbose=0), expected, atol=1e-5)
+
+
 def test_empty_and_whitespace_strings_get_a_defined_prediction():
     model = sentiment_classifier()
     out = model.predict(["", "   ", "\t\n"], verbose=0)

@@ -9,6 +9,7 @@ from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.multiple_choice_preprocessor import (
     ConvBertMultipleChoicePreprocessor,
 )
+from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
 _INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -36,7 +37,7 @@ class ChoiceUnflatten(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertMultipleChoice(ReplicaXlaSteps, Task):
+class ConvBertMultipleChoice(TracedPreprocessing, ReplicaXlaSteps, Task):
     """Scores each (prompt, choice) pair and picks the best (SWAG, RACE...).
 
     The pairs of every example run through the backbone as one batch; the

@@ -8,6 +8,7 @@ from convbert_keras.models.heads import logits_dense
 from convbert_keras.models.question_answerer_preprocessor import (
     ConvBertQuestionAnswererPreprocessor,
 )
+from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
@@ -25,7 +26,7 @@ class SpanLogits(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertQuestionAnswerer(ReplicaXlaSteps, Task):
+class ConvBertQuestionAnswerer(TracedPreprocessing, ReplicaXlaSteps, Task):
     """Extractive question answering (SQuAD 1.1 and 2.0) on a ConvBERT.
 
     `Dense(2)` on every position of `sequence_output` scores each token as

@@ -9,10 +9,11 @@ from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.text_classifier_preprocessor import (
     ConvBertTextClassifierPreprocessor,
 )
+from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTextClassifier(ReplicaXlaSteps, TextClassifier):
+class ConvBertTextClassifier(TracedPreprocessing, ReplicaXlaSteps, TextClassifier):
     """Sequence classification (or regression) on top of a ConvBERT.
 
     The head of the reference implementation: the `[CLS]` state, dropout,

@@ -10,10 +10,11 @@ from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.token_classifier_preprocessor import (
     ConvBertTokenClassifierPreprocessor,
 )
+from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTokenClassifier(ReplicaXlaSteps, Task):
+class ConvBertTokenClassifier(TracedPreprocessing, ReplicaXlaSteps, Task):
     """Per-token classification (NER, POS tagging) on top of a ConvBERT.
 
     Dropout and `Dense(num_classes)` on every position of
