@@ -282,18 +282,10 @@ def _raw_batches(data, examples, batch_size):
     return examples.batch(batch_size)
 
 
-def _preprocess(model, batches):
-    import tensorflow as tf
-
-    return batches.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def _preprocessed(model, data, examples, batch_size):
-    """Batches of raw examples through the task's preprocessor."""
-    if data.kind == "question_answering":
-        # Windows of long contexts, re-batched to `batch_size`.
-        return model._window_dataset(examples.batch(batch_size), None, batch_size)
-    return _preprocess(model, _raw_batches(data, examples, batch_size))
+def _window_batches(model, examples, batch_size):
+    """Question answering: the windows of long contexts, preprocessed and
+    re-batched to `batch_size`."""
+    return model._window_dataset(examples.batch(batch_size), None, batch_size)
 
 
 def training_batches(model, data, batch_size, seed, epochs, start_epoch=0, skip=0):
@@ -314,14 +306,14 @@ def training_batches(model, data, batch_size, seed, epochs, start_epoch=0, skip=
     for epoch in range(start_epoch, epochs):
         order = examples.shuffle(count, seed=seed * 1000 + epoch, reshuffle_each_iteration=False)
         if windows:
-            batches = _preprocessed(model, data, order, batch_size)
+            batches = _window_batches(model, order, batch_size)
         else:
             batches = _raw_batches(data, order, batch_size)
         if epoch == start_epoch:
             batches = batches.skip(skip)
         dataset = batches if dataset is None else dataset.concatenate(batches)
     if not windows:
-        dataset = _preprocess(model, dataset)
+        dataset = dataset.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
@@ -332,7 +324,7 @@ def _steps_per_epoch(model, data, batch_size, results):
         return math.ceil(_count(data.train) / batch_size)
     # A long context gives several windows: count them once per run.
     if "train_windows" not in results:
-        rows = _preprocessed(model, data, _training_examples(data), 256)
+        rows = _window_batches(model, _training_examples(data), 256)
         results["train_windows"] = int(sum(
             int(keras.ops.shape(x["token_ids"])[0]) for x, *_ in rows
         ))
