@@ -64,8 +64,9 @@ def process_groups(skip_slow=False):
         modules = [m for m in modules if not only_slow(m)]
     groups = []
     for module in modules:
+        # A heavy module never fits: every group holds at least one module.
         room = [g for g in groups if sum(map(seconds, g)) + seconds(module) <= HEAVY]
-        if room and seconds(module) < HEAVY:
+        if room:
             room[0].append(module)
         else:
             groups.append([module])
