@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test test-fast fixtures clean
+.PHONY: install demo lint test test-fast fixtures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ install: $(VENV)/.installed
 # The main job on the built-in data (see README).
 demo: install
 	$(BIN)/python scripts/demo.py
+
+# Format and lint checks (configured in pyproject.toml); `ruff format .` and
+# `ruff check --fix .` repair most of what they report.
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 # Everything, slow and reference tests included: each module in its own
 # pytest process, two at a time (see tests/run_modules.py).

@@ -1,5 +1,6 @@
 """ConvBERT for Keras 3 and TensorFlow."""
 
+from convbert_keras import convert  # noqa: F401  (the subpackage as an attribute)
 from convbert_keras.layers import ConvBertEncoderLayer
 from convbert_keras.layers import GroupedDense
 from convbert_keras.layers import HashDropout
@@ -20,7 +21,6 @@ from convbert_keras.models import ConvBertTokenClassifierPreprocessor
 from convbert_keras.models import ConvBertTokenizer
 from convbert_keras.models import build_vocabulary
 from convbert_keras.models import convbert_config
-from convbert_keras import convert
 
 __version__ = "0.1.0"
 

@@ -10,8 +10,9 @@ def _texts(x):
     return [" ".join(pair) for pair in zip(*x)] if isinstance(x, tuple) else list(x)
 
 
-def bag_of_words_baseline(data, epochs=100, learning_rate=0.05, l2=(1e-5, 1e-4, 1e-3, 1e-2),
-                          max_tokens=50000, seed=0):
+def bag_of_words_baseline(
+    data, epochs=100, learning_rate=0.05, l2=(1e-5, 1e-4, 1e-3, 1e-2), max_tokens=50000, seed=0
+):
     """TF-IDF over word unigrams and bigrams with a logistic-regression
     layer, trained on the same labelled examples as the model it stands
     beside.
@@ -44,7 +45,9 @@ def bag_of_words_baseline(data, epochs=100, learning_rate=0.05, l2=(1e-5, 1e-4, 
     import tensorflow as tf
 
     if data.kind != "classification" or not data.num_classes or data.num_classes < 2:
-        raise ValueError("The bag-of-words baseline is a classifier: it needs a classification task.")
+        raise ValueError(
+            "The bag-of-words baseline is a classifier: it needs a classification task."
+        )
     if isinstance(data.train, tf.data.Dataset):
         raise ValueError("The bag-of-words baseline needs in-memory training data.")
     keras.utils.set_random_seed(seed)
@@ -69,10 +72,14 @@ def bag_of_words_baseline(data, epochs=100, learning_rate=0.05, l2=(1e-5, 1e-4, 
 
     best = None
     for penalty in l2:
-        model = keras.Sequential([
-            keras.Input((vectorizer.vocabulary_size(),)),
-            keras.layers.Dense(data.num_classes, kernel_regularizer=keras.regularizers.L2(penalty)),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((vectorizer.vocabulary_size(),)),
+                keras.layers.Dense(
+                    data.num_classes, kernel_regularizer=keras.regularizers.L2(penalty)
+                ),
+            ]
+        )
         model.compile(
             keras.optimizers.Adam(learning_rate),
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -83,8 +90,13 @@ def bag_of_words_baseline(data, epochs=100, learning_rate=0.05, l2=(1e-5, 1e-4, 
             model.train_on_batch(train_features, labels)
             current = scores(model, validation)
             if best is None or current[main] > best["validation"][main]:
-                best = {"epoch": epoch, "l2": penalty, "validation": current,
-                        "model": model, "weights": model.get_weights()}
+                best = {
+                    "epoch": epoch,
+                    "l2": penalty,
+                    "validation": current,
+                    "model": model,
+                    "weights": model.get_weights(),
+                }
     model = best.pop("model")
     model.set_weights(best.pop("weights"))
     if data.test:

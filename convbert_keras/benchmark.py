@@ -33,6 +33,7 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_wor
 
 # --- FLOP counts ------------------------------------------------------------
 
+
 def convbert_forward_flops(config, batch_size, length):
     """Multiply-adds x 2 of one forward pass (matrix products and SDConv).
 
@@ -76,7 +77,10 @@ def run_worker(spec, timeout=3600):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
         [sys.executable, WORKER, json.dumps(spec)],
-        capture_output=True, text=True, env=env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
@@ -95,6 +99,7 @@ def torch_available():
 
 
 # --- The harness --------------------------------------------------------------
+
 
 def run_benchmark(
     sizes=("small",),
@@ -118,7 +123,11 @@ def run_benchmark(
         frameworks = tuple(f for f in frameworks if f != "torch")
     matmul = run_worker({"framework": "matmul", "warmup": warmup, "repeats": repeats})
     matmul_gflops = matmul.get("gflops")
-    log(f"matmul reference: {matmul_gflops:.1f} GFLOP/s" if matmul_gflops else f"matmul failed: {matmul}")
+    log(
+        f"matmul reference: {matmul_gflops:.1f} GFLOP/s"
+        if matmul_gflops
+        else f"matmul failed: {matmul}"
+    )
     results = []
     for size in sizes:
         config = convbert_config(size, **(config_overrides or {}))
@@ -129,18 +138,28 @@ def run_benchmark(
                     case = []
                     for framework in frameworks:
                         spec = {
-                            "framework": framework, "batch_size": batch_size,
+                            "framework": framework,
+                            "batch_size": batch_size,
                             "config": {"backbone": config, "hf": hf_config_kwargs(config)}
-                            if framework == "torch" else config,
-                            "length": length, "mode": mode, "warmup": warmup, "repeats": repeats,
+                            if framework == "torch"
+                            else config,
+                            "length": length,
+                            "mode": mode,
+                            "warmup": warmup,
+                            "repeats": repeats,
                         }
                         measured = run_worker(spec)
-                        flops = (bert_forward_flops if framework == "keras_hub_bert" else convbert_forward_flops)(
-                            config, batch_size, length
-                        ) * (3 if mode == "train" else 1)
+                        flops = (
+                            bert_forward_flops
+                            if framework == "keras_hub_bert"
+                            else convbert_forward_flops
+                        )(config, batch_size, length) * (3 if mode == "train" else 1)
                         row = {
-                            "framework": framework, "size": size, "mode": mode,
-                            "batch_size": batch_size, "length": length,
+                            "framework": framework,
+                            "size": size,
+                            "mode": mode,
+                            "batch_size": batch_size,
+                            "length": length,
                             "flops": flops,
                         }
                         if "error" in measured:
@@ -158,17 +177,31 @@ def run_benchmark(
                                 row["matmul_fraction"] = row["gflops"] / matmul_gflops
                         log(format_row(row))
                         case.append(row)
-                    ours = next((r for r in case if r["framework"] == "convbert_keras" and "error" not in r), None)
+                    ours = next(
+                        (
+                            r
+                            for r in case
+                            if r["framework"] == "convbert_keras" and "error" not in r
+                        ),
+                        None,
+                    )
                     for row in case:
                         if ours is not None and row is not ours and "error" not in row:
-                            ours[f"speedup_vs_{row['framework']}"] = row["ms_per_step"] / ours["ms_per_step"]
-                            ours[f"memory_ratio_vs_{row['framework']}"] = ours["peak_memory_mb"] / row["peak_memory_mb"]
+                            ours[f"speedup_vs_{row['framework']}"] = (
+                                row["ms_per_step"] / ours["ms_per_step"]
+                            )
+                            ours[f"memory_ratio_vs_{row['framework']}"] = (
+                                ours["peak_memory_mb"] / row["peak_memory_mb"]
+                            )
                     results.extend(case)
     return {"matmul_gflops": matmul_gflops, "results": results}
 
 
 def format_row(row):
-    head = f"{row['framework']:>15} {row['size']:>12} {row['mode']:>5} b{row['batch_size']:<3} L{row['length']:<5}"
+    head = (
+        f"{row['framework']:>15} {row['size']:>12} {row['mode']:>5} "
+        f"b{row['batch_size']:<3} L{row['length']:<5}"
+    )
     if "error" in row:
         return f"{head} error: {row['error']}"
     return (
@@ -182,7 +215,8 @@ def summary_table(report):
     lines = [
         f"Matmul reference: {report['matmul_gflops']:.1f} GFLOP/s (float32, XLA)",
         "",
-        "| size | mode | batch | length | framework | ms/step | tokens/s | peak MB | GFLOP/s | % of matmul | ours vs this |",
+        "| size | mode | batch | length | framework | ms/step | tokens/s | peak MB | GFLOP/s "
+        "| % of matmul | ours vs this |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     results = report["results"]
@@ -194,16 +228,24 @@ def summary_table(report):
             )
             continue
         ours = next(
-            (r for r in results if r["framework"] == "convbert_keras" and "error" not in r
-             and all(r[k] == row[k] for k in ("size", "mode", "batch_size", "length"))),
+            (
+                r
+                for r in results
+                if r["framework"] == "convbert_keras"
+                and "error" not in r
+                and all(r[k] == row[k] for k in ("size", "mode", "batch_size", "length"))
+            ),
             None,
         )
         ratio = ""
         if ours is not None and row is not ours:
-            ratio = f"{row['ms_per_step'] / ours['ms_per_step']:.2f}x faster, {ours['peak_memory_mb'] / row['peak_memory_mb']:.2f}x memory"
+            speed = row["ms_per_step"] / ours["ms_per_step"]
+            memory = ours["peak_memory_mb"] / row["peak_memory_mb"]
+            ratio = f"{speed:.2f}x faster, {memory:.2f}x memory"
         fraction = f"{100 * row['matmul_fraction']:.0f}%" if "matmul_fraction" in row else ""
         lines.append(
-            f"| {row['size']} | {row['mode']} | {row['batch_size']} | {row['length']} | {row['framework']} | "
+            f"| {row['size']} | {row['mode']} | {row['batch_size']} | {row['length']} | "
+            f"{row['framework']} | "
             f"{row['ms_per_step']:.1f} | {row['tokens_per_s']:.0f} | {row['peak_memory_mb']:.0f} | "
             f"{row['gflops']:.1f} | {fraction} | {ratio} |"
         )
@@ -218,15 +260,24 @@ def plot(report, path):
     import matplotlib.pyplot as plt
 
     rows = [r for r in report["results"] if "error" not in r]
-    cases = sorted({(r["size"], r["mode"], r["batch_size"], r["length"]) for r in rows},
-                   key=lambda c: (c[1], c[0], c[3], c[2]))
+    cases = sorted(
+        {(r["size"], r["mode"], r["batch_size"], r["length"]) for r in rows},
+        key=lambda c: (c[1], c[0], c[3], c[2]),
+    )
     frameworks = [f for f in FRAMEWORKS if any(r["framework"] == f for r in rows)]
     width = 0.8 / max(1, len(frameworks))
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(cases)), 4.5))
     for i, framework in enumerate(frameworks):
         values = [
-            next((r["tokens_per_s"] for r in rows if r["framework"] == framework
-                  and (r["size"], r["mode"], r["batch_size"], r["length"]) == case), 0)
+            next(
+                (
+                    r["tokens_per_s"]
+                    for r in rows
+                    if r["framework"] == framework
+                    and (r["size"], r["mode"], r["batch_size"], r["length"]) == case
+                ),
+                0,
+            )
             for case in cases
         ]
         ax.bar([c + i * width for c in range(len(cases))], values, width, label=framework)
@@ -250,8 +301,11 @@ def plot_scaling(report, path):
     rows = [r for r in report["results"] if "error" not in r]
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for key in sorted({(r["framework"], r["size"], r["mode"], r["batch_size"]) for r in rows}):
-        points = sorted((r["length"], r["ms_per_step"]) for r in rows
-                        if (r["framework"], r["size"], r["mode"], r["batch_size"]) == key)
+        points = sorted(
+            (r["length"], r["ms_per_step"])
+            for r in rows
+            if (r["framework"], r["size"], r["mode"], r["batch_size"]) == key
+        )
         ax.plot(*zip(*points), marker="o", label=f"{key[0]} {key[1]} {key[2]} b{key[3]}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -268,7 +322,9 @@ def write_report(report, directory):
     """Writes results.json, summary.md and chart.png (and scaling.png when
     several lengths were measured); returns their paths."""
     os.makedirs(directory, exist_ok=True)
-    paths = {name: os.path.join(directory, name) for name in ("results.json", "summary.md", "chart.png")}
+    paths = {
+        name: os.path.join(directory, name) for name in ("results.json", "summary.md", "chart.png")
+    }
     with open(paths["results.json"], "w") as f:
         json.dump(report, f, indent=2)
     with open(paths["summary.md"], "w") as f:
@@ -278,5 +334,3 @@ def write_report(report, directory):
         paths["scaling.png"] = os.path.join(directory, "scaling.png")
         plot_scaling(report, paths["scaling.png"])
     return paths
-
-

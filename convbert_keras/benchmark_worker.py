@@ -53,7 +53,9 @@ def _inputs(config, batch_size, length, seed=0):
 
     rng = np.random.default_rng(seed)
     return {
-        "token_ids": rng.integers(1, config["vocabulary_size"], (batch_size, length)).astype("int32"),
+        "token_ids": rng.integers(1, config["vocabulary_size"], (batch_size, length)).astype(
+            "int32"
+        ),
         "segment_ids": np.zeros((batch_size, length), "int32"),
         "padding_mask": np.ones((batch_size, length), "int32"),
     }, rng.integers(0, NUM_CLASSES, (batch_size,)).astype("int32")
@@ -116,7 +118,9 @@ def _torch_worker(config, batch_size, length, mode, warmup, repeats):
 
         def step():
             optimizer.zero_grad(set_to_none=True)
-            loss = model(input_ids=ids, token_type_ids=segments, attention_mask=mask, labels=labels).loss
+            loss = model(
+                input_ids=ids, token_type_ids=segments, attention_mask=mask, labels=labels
+            ).loss
             loss.backward()
             optimizer.step()
 
@@ -139,7 +143,9 @@ def _matmul_worker(warmup, repeats):
         a = tf.random.normal((m, k))
         b = tf.random.normal((k, n))
         matmul = tf.function(lambda a, b: tf.matmul(a, b), jit_compile=True)
-        seconds = _median_seconds(lambda: matmul(a, b).numpy(), warmup, repeats)
+        seconds = _median_seconds(
+            lambda matmul=matmul, a=a, b=b: matmul(a, b).numpy(), warmup, repeats
+        )
         best = max(best, 2 * m * k * n / seconds / 1e9)
     return best
 
@@ -151,10 +157,18 @@ def worker_main(spec):
         return {"gflops": _matmul_worker(warmup, repeats)}
     config = spec["config"]
     if spec["framework"] == "torch":
-        seconds = _torch_worker(config, spec["batch_size"], spec["length"], spec["mode"], warmup, repeats)
+        seconds = _torch_worker(
+            config, spec["batch_size"], spec["length"], spec["mode"], warmup, repeats
+        )
     else:
         seconds = _keras_worker(
-            spec["framework"], config, spec["batch_size"], spec["length"], spec["mode"], warmup, repeats
+            spec["framework"],
+            config,
+            spec["batch_size"],
+            spec["length"],
+            spec["mode"],
+            warmup,
+            repeats,
         )
     return {
         "seconds": seconds,
@@ -162,8 +176,6 @@ def worker_main(spec):
         # ru_maxrss (KiB on Linux) is never reset: it includes compilation.
         "peak_memory_with_warmup_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-
-
 
 
 if __name__ == "__main__":

@@ -21,7 +21,11 @@ from convbert_keras.files import write_json
 # The model compared: 2 layers of hidden 128 (embeddings 64), length 64,
 # small enough to pretrain for thousands of steps on two CPU cores.
 COMPARISON_CONFIG = dict(
-    num_layers=2, num_heads=4, hidden_dim=128, embedding_dim=64, intermediate_dim=512,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=128,
+    embedding_dim=64,
+    intermediate_dim=512,
     max_sequence_length=64,
 )
 
@@ -79,10 +83,25 @@ def _finished(path, settings):
     return results
 
 
-def run_arm(arm, data, corpus, tokenizer, output_dir, seed=0, pretrain_steps=1500,
-            pretrain_batch_size=32, pretrain_learning_rate=1e-3, generator_size=0.25,
-            sampling_temperature=1.0, epochs=10, learning_rate=5e-4, pooling="mean",
-            sequence_length=64, config=None, log=print):
+def run_arm(
+    arm,
+    data,
+    corpus,
+    tokenizer,
+    output_dir,
+    seed=0,
+    pretrain_steps=1500,
+    pretrain_batch_size=32,
+    pretrain_learning_rate=1e-3,
+    generator_size=0.25,
+    sampling_temperature=1.0,
+    epochs=10,
+    learning_rate=5e-4,
+    pooling="mean",
+    sequence_length=64,
+    config=None,
+    log=print,
+):
     """One arm of the comparison for one seed; returns its results dict
     (`"test"`, `"best"`, and for pretrained arms `"pretraining"`, the
     last interval's pretraining metrics)."""
@@ -96,10 +115,16 @@ def run_arm(arm, data, corpus, tokenizer, output_dir, seed=0, pretrain_steps=150
         raise ValueError(f"Unknown arm {arm!r}; expected one of {ARMS}.")
     config = dict(config or COMPARISON_CONFIG, max_sequence_length=sequence_length)
     settings = dict(
-        labels=len(data.train[0]), vocabulary_size=tokenizer.vocabulary_size(), config=config,
-        pretrain_steps=pretrain_steps, pretrain_batch_size=pretrain_batch_size,
-        pretrain_learning_rate=pretrain_learning_rate, generator_size=generator_size,
-        sampling_temperature=sampling_temperature, epochs=epochs, learning_rate=learning_rate,
+        labels=len(data.train[0]),
+        vocabulary_size=tokenizer.vocabulary_size(),
+        config=config,
+        pretrain_steps=pretrain_steps,
+        pretrain_batch_size=pretrain_batch_size,
+        pretrain_learning_rate=pretrain_learning_rate,
+        generator_size=generator_size,
+        sampling_temperature=sampling_temperature,
+        epochs=epochs,
+        learning_rate=learning_rate,
         pooling=pooling,
     )
     run_dir = arm_directory(output_dir, seed, arm)
@@ -117,29 +142,49 @@ def run_arm(arm, data, corpus, tokenizer, output_dir, seed=0, pretrain_steps=150
     if arm in PRETRAINED_ARMS:
         overrides, objective = PRETRAINED_ARMS[arm]
         pretrained = pretrain(
-            lambda: tf.data.Dataset.from_tensor_slices(corpus), tokenizer,
+            lambda: tf.data.Dataset.from_tensor_slices(corpus),
+            tokenizer,
             dict(config, **overrides, vocabulary_size=tokenizer.vocabulary_size()),
-            os.path.join(run_dir, "pretrain"), pretrain_steps, batch_size=pretrain_batch_size,
-            sequence_length=sequence_length, learning_rate=pretrain_learning_rate,
-            checkpoint_every=max(1, pretrain_steps // 12), seed=seed, objective=objective,
-            generator_size=generator_size, sampling_temperature=sampling_temperature, verbose=0,
+            os.path.join(run_dir, "pretrain"),
+            pretrain_steps,
+            batch_size=pretrain_batch_size,
+            sequence_length=sequence_length,
+            learning_rate=pretrain_learning_rate,
+            checkpoint_every=max(1, pretrain_steps // 12),
+            seed=seed,
+            objective=objective,
+            generator_size=generator_size,
+            sampling_temperature=sampling_temperature,
+            verbose=0,
         )
         pretraining = pretrained["metrics"]
         preset = os.path.join(run_dir, "pretrain", "preset")
     results = finetune(
-        data, os.path.join(run_dir, "finetune"), preset=preset,
-        size=None if preset else config, vocabulary=tokenizer.vocabulary, epochs=epochs,
-        batch_size=32, learning_rate=learning_rate, layer_decay=1.0,
-        sequence_length=sequence_length, pooling=pooling, seed=seed, verbose=0,
+        data,
+        os.path.join(run_dir, "finetune"),
+        preset=preset,
+        size=None if preset else config,
+        vocabulary=tokenizer.vocabulary,
+        epochs=epochs,
+        batch_size=32,
+        learning_rate=learning_rate,
+        layer_decay=1.0,
+        sequence_length=sequence_length,
+        pooling=pooling,
+        seed=seed,
+        verbose=0,
     )
-    results = {"best": results["best"], "test": results["test"]["test"],
-               "pretraining": pretraining, "settings": settings}
+    results = {
+        "best": results["best"],
+        "test": results["test"]["test"],
+        "pretraining": pretraining,
+        "settings": settings,
+    }
     write_json(results_path, results)
     return results
 
 
-def compare_pretraining(output_dir, arms=ARMS, seeds=(0, 1, 2), labels=1000, log=print,
-                        **settings):
+def compare_pretraining(output_dir, arms=ARMS, seeds=(0, 1, 2), labels=1000, log=print, **settings):
     """Runs `arms` for every seed and returns `{arm: [test accuracy per
     seed]}` (also written to `<output_dir>/summary.json`).
 
@@ -159,13 +204,20 @@ def compare_pretraining(output_dir, arms=ARMS, seeds=(0, 1, 2), labels=1000, log
         data = named_data("rotten_tomatoes", max_train_examples=labels, seed=seed)
         for arm in arms:
             log(f"seed {seed}: {arm}")
-            results = run_arm(arm, data, corpus, tokenizer, output_dir, seed=seed, log=log,
-                              **settings)
+            results = run_arm(
+                arm, data, corpus, tokenizer, output_dir, seed=seed, log=log, **settings
+            )
             accuracy[arm].append(results["test"]["accuracy"])
             log(f"    test accuracy {accuracy[arm][-1]:.3f}")
-    write_json(os.path.join(output_dir, "summary.json"), {
-        "labels": labels, "seeds": list(seeds), "settings": settings, "test_accuracy": accuracy,
-    })
+    write_json(
+        os.path.join(output_dir, "summary.json"),
+        {
+            "labels": labels,
+            "seeds": list(seeds),
+            "settings": settings,
+            "test_accuracy": accuracy,
+        },
+    )
     return accuracy
 
 
@@ -176,6 +228,9 @@ def summary_table(accuracy):
     for arm, values in accuracy.items():
         values = np.asarray(values)
         spread = f" ± {values.std(ddof=1):.3f}" if len(values) > 1 else ""
-        lines.append(f"| {arm} | {values.mean():.3f}{spread} | "
-                     + ", ".join(f"{v:.3f}" for v in values) + " |")
+        lines.append(
+            f"| {arm} | {values.mean():.3f}{spread} | "
+            + ", ".join(f"{v:.3f}" for v in values)
+            + " |"
+        )
     return "\n".join(lines)

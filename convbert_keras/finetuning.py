@@ -27,7 +27,8 @@ from convbert_keras.runs import save_preset
 # test: {name: (x, y)} like validation, or None: never used for choosing,
 # scored once with the chosen model at the end.
 FinetuneData = collections.namedtuple(
-    "FinetuneData", "kind train validation num_classes metrics label_names allow_no_answer test",
+    "FinetuneData",
+    "kind train validation num_classes metrics label_names allow_no_answer test",
     defaults=(None, False, None),
 )
 
@@ -49,8 +50,11 @@ def glue_data(name, data_dir=None, max_train_examples=None, max_eval_examples=No
         for split in task.validation_splits
     }
     return FinetuneData(
-        "classification", _take(load_glue(name, "train", data_dir), max_train_examples),
-        validation, task.num_classes, task.metrics,
+        "classification",
+        _take(load_glue(name, "train", data_dir), max_train_examples),
+        validation,
+        task.num_classes,
+        task.metrics,
     )
 
 
@@ -62,16 +66,22 @@ def squad_data(version, data_dir=None, max_train_examples=None, max_eval_example
     validation, gold = load_squad(version, "validation", data_dir)
     if max_eval_examples is not None:
         validation, gold = validation.take(max_eval_examples), gold[:max_eval_examples]
-    questions = [(q.decode("utf-8"), c.decode("utf-8")) for (q, c), _ in validation.as_numpy_iterator()]
+    questions = [
+        (q.decode("utf-8"), c.decode("utf-8")) for (q, c), _ in validation.as_numpy_iterator()
+    ]
     return FinetuneData(
-        "question_answering", _take(train, max_train_examples),
+        "question_answering",
+        _take(train, max_train_examples),
         {"validation": ([q for q, _ in questions], [c for _, c in questions], gold)},
-        None, ("f1", "exact"), allow_no_answer=version == "squad_v2",
+        None,
+        ("f1", "exact"),
+        allow_no_answer=version == "squad_v2",
     )
 
 
-def table_data(train, validation, text_columns, label_column, labels=None, file_format=None,
-               test=None):
+def table_data(
+    train, validation, text_columns, label_column, labels=None, file_format=None, test=None
+):
     """The user's CSV/TSV/JSONL files; `labels=None` means regression.
     `test`: a file with the same columns, scored once at the end."""
     from convbert_keras.data.tables import read_labelled_file
@@ -83,9 +93,14 @@ def table_data(train, validation, text_columns, label_column, labels=None, file_
         return x, np.array(y, "float32" if regression else "int32")
 
     return FinetuneData(
-        "classification", read(train), {"validation": read(validation)},
+        "classification",
+        read(train),
+        {"validation": read(validation)},
         1 if regression else len(labels),
-        ("pearson", "spearman") if regression else ("accuracy", "f1") if len(labels) == 2
+        ("pearson", "spearman")
+        if regression
+        else ("accuracy", "f1")
+        if len(labels) == 2
         else ("accuracy",),
         None if regression else [str(label) for label in labels],
         test=None if test is None else {"test": read(test)},
@@ -99,18 +114,25 @@ def conll_data(train_sentences, validation_sentences, tags=None, test_sentences=
 
     tags = tags or tag_vocabulary(train_sentences + validation_sentences)
     ids = {tag: i for i, tag in enumerate(tags)}
-    for words, sentence_tags in train_sentences:
+    for _, sentence_tags in train_sentences:
         unknown = [t for t in sentence_tags if t not in ids]
         if unknown:
             raise ValueError(f"Tag {unknown[0]!r} is not one of the declared tags {tags}.")
     return FinetuneData(
         "token_classification",
         ([w for w, _ in train_sentences], [[ids[t] for t in s] for _, s in train_sentences]),
-        {"validation": ([w for w, _ in validation_sentences], [s for _, s in validation_sentences])},
-        len(tags), ("f1", "precision", "recall"), tags,
-        test=None if test_sentences is None else {
-            "test": ([w for w, _ in test_sentences], [s for _, s in test_sentences])
+        {
+            "validation": (
+                [w for w, _ in validation_sentences],
+                [s for _, s in validation_sentences],
+            )
         },
+        len(tags),
+        ("f1", "precision", "recall"),
+        tags,
+        test=None
+        if test_sentences is None
+        else {"test": ([w for w, _ in test_sentences], [s for _, s in test_sentences])},
     )
 
 
@@ -143,15 +165,23 @@ def named_data(name, data_dir=None, max_train_examples=None, max_eval_examples=N
         from convbert_keras.data import load_rotten_tomatoes_splits
 
         splits = load_rotten_tomatoes_splits()
-        limits = {"train": max_train_examples, "validation": max_eval_examples,
-                  "test": max_eval_examples}
+        limits = {
+            "train": max_train_examples,
+            "validation": max_eval_examples,
+            "test": max_eval_examples,
+        }
         parts = {}
         for part, limit in limits.items():
             x, y = _sample(*splits[part], limit, seed)
             parts[part] = (x, np.array(y, "int32"))
         return FinetuneData(
-            "classification", parts["train"], {"validation": parts["validation"]}, 2,
-            ("accuracy", "f1"), ["rotten", "fresh"], test={"test": parts["test"]},
+            "classification",
+            parts["train"],
+            {"validation": parts["validation"]},
+            2,
+            ("accuracy", "f1"),
+            ["rotten", "fresh"],
+            test={"test": parts["test"]},
         )
     if name == "wnut16":
         from convbert_keras.data import load_wnut16
@@ -179,10 +209,16 @@ def _build_task(data, preset, backbone, tokenizer, sequence_length, pooling="cls
     )
 
     task_cls, preprocessor_cls, kwargs = {
-        "classification": (ConvBertTextClassifier, ConvBertTextClassifierPreprocessor,
-                           {"num_classes": data.num_classes, "pooling": pooling}),
-        "token_classification": (ConvBertTokenClassifier, ConvBertTokenClassifierPreprocessor,
-                                 {"num_classes": data.num_classes}),
+        "classification": (
+            ConvBertTextClassifier,
+            ConvBertTextClassifierPreprocessor,
+            {"num_classes": data.num_classes, "pooling": pooling},
+        ),
+        "token_classification": (
+            ConvBertTokenClassifier,
+            ConvBertTokenClassifierPreprocessor,
+            {"num_classes": data.num_classes},
+        ),
         "question_answering": (ConvBertQuestionAnswerer, ConvBertQuestionAnswererPreprocessor, {}),
     }[data.kind]
     preprocessor_kwargs = {"sequence_length": sequence_length}
@@ -232,15 +268,20 @@ def evaluate_task(model, data, batch_size=64):
         else:
             if isinstance(examples, tf.data.Dataset):
                 pairs = list(examples.batch(1024).as_numpy_iterator())
-                x = tuple(np.concatenate([p[0][i] for p in pairs]) for i in range(len(pairs[0][0]))) \
-                    if isinstance(pairs[0][0], tuple) else np.concatenate([p[0] for p in pairs])
+                x = (
+                    tuple(np.concatenate([p[0][i] for p in pairs]) for i in range(len(pairs[0][0])))
+                    if isinstance(pairs[0][0], tuple)
+                    else np.concatenate([p[0] for p in pairs])
+                )
                 y = np.concatenate([p[1] for p in pairs])
             else:
                 x, y = examples
             outputs = model.predict(x, batch_size=batch_size, verbose=0)
             predictions = outputs[:, 0] if data.num_classes == 1 else outputs.argmax(-1)
             scores = {name_: getattr(official, name_)(y, predictions) for name_ in data.metrics}
-        results[name] = {k: float(v) for k, v in scores.items() if k in data.metrics or k in ("exact", "f1")}
+        results[name] = {
+            k: float(v) for k, v in scores.items() if k in data.metrics or k in ("exact", "f1")
+        }
     return results
 
 
@@ -325,9 +366,9 @@ def _steps_per_epoch(model, data, batch_size, results):
     # A long context gives several windows: count them once per run.
     if "train_windows" not in results:
         rows = _window_batches(model, _training_examples(data), 256)
-        results["train_windows"] = int(sum(
-            int(keras.ops.shape(x["token_ids"])[0]) for x, *_ in rows
-        ))
+        results["train_windows"] = int(
+            sum(int(keras.ops.shape(x["token_ids"])[0]) for x, *_ in rows)
+        )
     return math.ceil(results["train_windows"] / batch_size)
 
 
@@ -393,8 +434,12 @@ class _FinetuneProgress(keras.callbacks.Callback):
         results["epochs"] = [r for r in results["epochs"] if r["epoch"] < epoch] + [record]
         first_set = next(iter(scores))
         best = _best(results["epochs"], lambda r: r[first_set][main])
-        results["best"] = {"epoch": best["epoch"], "metric": main, "score": best[first_set][main],
-                           **{k: v for k, v in best.items() if k not in ("epoch", "loss")}}
+        results["best"] = {
+            "epoch": best["epoch"],
+            "metric": main,
+            "score": best[first_set][main],
+            **{k: v for k, v in best.items() if k not in ("epoch", "loss")},
+        }
         if run["chief"]:
             if best["epoch"] == epoch:
                 save_preset(self.model, run["preset"])
@@ -410,10 +455,27 @@ class _FinetuneProgress(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3, batch_size=32,
-             learning_rate=1e-4, layer_decay=0.8, weight_decay=0.01, warmup_fraction=0.1,
-             sequence_length=128, patience=None, seed=0, jit_compile=True, pooling="cls",
-             checkpoint_every=None, strategy=None, verbose=1):
+def finetune(
+    data,
+    output_dir,
+    preset=None,
+    size=None,
+    vocabulary=None,
+    epochs=3,
+    batch_size=32,
+    learning_rate=1e-4,
+    layer_decay=0.8,
+    weight_decay=0.01,
+    warmup_fraction=0.1,
+    sequence_length=128,
+    patience=None,
+    seed=0,
+    jit_compile=True,
+    pooling="cls",
+    checkpoint_every=None,
+    strategy=None,
+    verbose=1,
+):
     """Fine-tunes a ConvBERT task model with the paper's recipe.
 
     AdamW with decoupled weight decay (not on LayerNorm and biases), linear
@@ -462,7 +524,9 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
     from convbert_keras.models.tokenizer import ConvBertTokenizer
 
     if (preset is None) == (size is None):
-        raise ValueError("Pass exactly one of `preset` (a directory) or `size` (train from scratch).")
+        raise ValueError(
+            "Pass exactly one of `preset` (a directory) or `size` (train from scratch)."
+        )
     if preset is not None and not os.path.isfile(os.path.join(preset, "config.json")):
         raise ValueError(f"{preset} is not a preset directory (it has no config.json).")
     if checkpoint_every is not None and checkpoint_every < 1:
@@ -481,14 +545,26 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
         with open(size, encoding="utf-8") as f:
             size = json.load(f)
     run_config = {
-        "task": {"kind": data.kind, "num_classes": data.num_classes,
-                 "train_examples": train_count, "train_sha256": _data_digest(data.train)},
-        "preset": os.path.abspath(preset) if preset else None, "size": size,
+        "task": {
+            "kind": data.kind,
+            "num_classes": data.num_classes,
+            "train_examples": train_count,
+            "train_sha256": _data_digest(data.train),
+        },
+        "preset": os.path.abspath(preset) if preset else None,
+        "size": size,
         "vocabulary": _vocabulary_id(vocabulary),
-        "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-        "layer_decay": layer_decay, "weight_decay": weight_decay,
-        "warmup_fraction": warmup_fraction, "sequence_length": sequence_length,
-        "patience": patience, "seed": seed, "pooling": pooling, "jit_compile": jit_compile,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "layer_decay": layer_decay,
+        "weight_decay": weight_decay,
+        "warmup_fraction": warmup_fraction,
+        "sequence_length": sequence_length,
+        "patience": patience,
+        "seed": seed,
+        "pooling": pooling,
+        "jit_compile": jit_compile,
         "replicas": strategy.num_replicas_in_sync,
     }
     config_path = check_run_config(output_dir, run_config, "fine-tuning run")
@@ -540,20 +616,39 @@ def finetune(data, output_dir, preset=None, size=None, vocabulary=None, epochs=3
     # Epochs trained again after a kill replace their records.
     results["epochs"] = [r for r in results["epochs"] if r["epoch"] * steps_per_epoch <= step]
     writer = tf.summary.create_file_writer(os.path.join(output_dir, "logs")) if chief else None
-    run = {"data": data, "results": results, "results_path": results_path, "chief": chief,
-           "preset": preset_dir, "batch_size": batch_size, "patience": patience, "writer": writer}
+    run = {
+        "data": data,
+        "results": results,
+        "results_path": results_path,
+        "chief": chief,
+        "preset": preset_dir,
+        "batch_size": batch_size,
+        "patience": patience,
+        "writer": writer,
+    }
     progress = _FinetuneProgress(
-        run, steps_per_epoch, checkpoint_every or steps_per_epoch, manager,
+        run,
+        steps_per_epoch,
+        checkpoint_every or steps_per_epoch,
+        manager,
         {v.path: np.array(v) for v in model.metrics_variables} if step % steps_per_epoch else {},
     )
     start = time.time()
     if step < steps and not _stopped_early(results, patience, data.metrics[0]):
-        dataset = training_batches(model, data, batch_size, seed, epochs,
-                                   step // steps_per_epoch, step % steps_per_epoch)
+        dataset = training_batches(
+            model, data, batch_size, seed, epochs, step // steps_per_epoch, step % steps_per_epoch
+        )
         # The batches are preprocessed already: keras.Model.fit, not the
         # keras-hub task's, which would run the preprocessor again.
-        keras.Model.fit(model, dataset, epochs=1, steps_per_epoch=steps - step, shuffle=False,
-                        callbacks=[progress], verbose=verbose)
+        keras.Model.fit(
+            model,
+            dataset,
+            epochs=1,
+            steps_per_epoch=steps - step,
+            shuffle=False,
+            callbacks=[progress],
+            verbose=verbose,
+        )
     results["train_seconds"] = results.get("train_seconds", 0.0) + time.time() - start
     if writer is not None:
         writer.close()

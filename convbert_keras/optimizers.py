@@ -38,7 +38,11 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         return self.peak * warmup * decay
 
     def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+        return {
+            "peak": self.peak,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+        }
 
 
 def layer_depth(path, num_layers):
@@ -86,8 +90,9 @@ class ConvBertAdamW(keras.optimizers.Adam):
     ```
     """
 
-    def __init__(self, learning_rate=1e-4, weight_decay=0.01, layer_decay=None, num_layers=None,
-                 **kwargs):
+    def __init__(
+        self, learning_rate=1e-4, weight_decay=0.01, layer_decay=None, num_layers=None, **kwargs
+    ):
         kwargs.pop("name", None)
         super().__init__(learning_rate=learning_rate, name="convbert_adamw", **kwargs)
         if layer_decay not in (None, 1.0) and not num_layers:
@@ -139,6 +144,10 @@ def adamw(learning_rate, weight_decay=0.01, layer_decay=None, num_layers=None):
     """The paper's AdamW: eps 1e-6, no decay on LayerNorm and biases,
     gradients clipped to global norm 1.0."""
     return ConvBertAdamW(
-        learning_rate, weight_decay=weight_decay, layer_decay=layer_decay,
-        num_layers=num_layers, epsilon=1e-6, global_clipnorm=1.0,
+        learning_rate,
+        weight_decay=weight_decay,
+        layer_decay=layer_decay,
+        num_layers=num_layers,
+        epsilon=1e-6,
+        global_clipnorm=1.0,
     )

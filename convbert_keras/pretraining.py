@@ -13,15 +13,16 @@ import numpy as np
 
 from convbert_keras.distribute import is_chief
 from convbert_keras.files import write_json
-from convbert_keras.runs import check_run_config
-from convbert_keras.runs import restore_training
-from convbert_keras.runs import save_preset
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.pretrainer import ConvBertPretrainer
 from convbert_keras.models.pretrainer import default_max_predictions
 from convbert_keras.models.pretrainer import generator_config
 from convbert_keras.optimizers import WarmupLinearDecay
 from convbert_keras.optimizers import adamw
+from convbert_keras.runs import check_run_config
+from convbert_keras.runs import restore_training
+from convbert_keras.runs import save_preset
+
 
 def read_learning_curve(output_dir):
     """The learning curve of a pretraining run: one record per checkpoint
@@ -86,11 +87,29 @@ def _fingerprint(batch, tokenizer):
     return vocabulary, digest.hexdigest()[:16]
 
 
-def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
-             batch_size=32, sequence_length=128, learning_rate=5e-4, warmup_steps=None,
-             checkpoint_every=100, generator_size=0.25, mask_rate=0.15, weight_decay=0.01,
-             mixed_precision=None, strategy=None, seed=0, objective="rtd",
-             sampling_temperature=1.0, corpus=None, jit_compile=True, verbose=1):
+def pretrain(
+    documents_fn,
+    tokenizer,
+    backbone_kwargs,
+    output_dir,
+    total_steps,
+    batch_size=32,
+    sequence_length=128,
+    learning_rate=5e-4,
+    warmup_steps=None,
+    checkpoint_every=100,
+    generator_size=0.25,
+    mask_rate=0.15,
+    weight_decay=0.01,
+    mixed_precision=None,
+    strategy=None,
+    seed=0,
+    objective="rtd",
+    sampling_temperature=1.0,
+    corpus=None,
+    jit_compile=True,
+    verbose=1,
+):
     """Pretrains a ConvBERT discriminator with replaced-token detection.
 
     Killed at any point and called again with the same arguments, the run
@@ -145,9 +164,12 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
     import tensorflow as tf
 
     strategy = strategy or tf.distribute.get_strategy()
-    backbone_kwargs = dict(backbone_kwargs, max_sequence_length=max(
-        backbone_kwargs.get("max_sequence_length", sequence_length), sequence_length
-    ))
+    backbone_kwargs = dict(
+        backbone_kwargs,
+        max_sequence_length=max(
+            backbone_kwargs.get("max_sequence_length", sequence_length), sequence_length
+        ),
+    )
     if tokenizer.vocabulary_size() != backbone_kwargs["vocabulary_size"]:
         raise ValueError(
             f"The tokenizer has {tokenizer.vocabulary_size()} word pieces but the "
@@ -158,9 +180,7 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         raise ValueError("`total_steps` and `checkpoint_every` must be positive.")
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
-        raise ValueError(
-            f"`batch_size` {batch_size} must divide evenly over {replicas} replicas."
-        )
+        raise ValueError(f"`batch_size` {batch_size} must divide evenly over {replicas} replicas.")
     chief = is_chief(strategy)
     os.makedirs(output_dir, exist_ok=True)
     epochs = math.ceil(total_steps / checkpoint_every)
@@ -181,8 +201,13 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         from convbert_keras.data.corpus import pretraining_dataset
 
         return pretraining_dataset(
-            documents_fn(), tokenizer, sequence_length, batch_size, seed=seed,
-            input_context=input_context, skip_batches=skip,
+            documents_fn(),
+            tokenizer,
+            sequence_length,
+            batch_size,
+            seed=seed,
+            input_context=input_context,
+            skip_batches=skip,
         )
 
     # Fail before building anything when there is nothing to train on.
@@ -225,22 +250,35 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         if objective == "rtd":
             generator = ConvBertBackbone(
                 **generator_config(discriminator.get_config(), generator_size),
-                shared_embeddings=discriminator, dtype=dtype, name="generator",
+                shared_embeddings=discriminator,
+                dtype=dtype,
+                name="generator",
             )
         pretrainer = ConvBertPretrainer(
-            discriminator, generator=generator, mask_token_id=tokenizer.mask_token_id,
-            special_token_ids=[tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id],
-            generator_size=generator_size, mask_rate=mask_rate,
-            max_predictions=default_max_predictions(mask_rate, sequence_length), seed=seed,
-            objective=objective, sampling_temperature=sampling_temperature, dtype=dtype,
+            discriminator,
+            generator=generator,
+            mask_token_id=tokenizer.mask_token_id,
+            special_token_ids=[
+                tokenizer.cls_token_id,
+                tokenizer.sep_token_id,
+                tokenizer.pad_token_id,
+            ],
+            generator_size=generator_size,
+            mask_rate=mask_rate,
+            max_predictions=default_max_predictions(mask_rate, sequence_length),
+            seed=seed,
+            objective=objective,
+            sampling_temperature=sampling_temperature,
+            dtype=dtype,
         )
         schedule = WarmupLinearDecay(learning_rate, warmup_steps, total_steps)
         # XLA compiles the step on one device, and each replica's forward
         # and backward pass under a multi-replica strategy
         # (`ReplicaXlaSteps`). Under mixed_float16 Keras wraps the
         # optimizer in a LossScaleOptimizer.
-        pretrainer.compile(optimizer=adamw(schedule, weight_decay=weight_decay),
-                           jit_compile=jit_compile)
+        pretrainer.compile(
+            optimizer=adamw(schedule, weight_decay=weight_decay), jit_compile=jit_compile
+        )
         optimizer = pretrainer.optimizer
         pretrainer(first)
         optimizer.build(pretrainer.trainable_variables)
@@ -265,12 +303,18 @@ def pretrain(documents_fn, tokenizer, backbone_kwargs, output_dir, total_steps,
         dataset = strategy.distribute_datasets_from_function(
             lambda context: dataset_fn(context, skip=step)
         )
-        callbacks = [_CheckpointEveryEpoch(manager, checkpoint_every, output_dir if chief else None)]
+        callbacks = [
+            _CheckpointEveryEpoch(manager, checkpoint_every, output_dir if chief else None)
+        ]
         if chief:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
         history = pretrainer.fit(
-            dataset, epochs=epochs, initial_epoch=step // checkpoint_every,
-            steps_per_epoch=checkpoint_every, callbacks=callbacks, verbose=verbose,
+            dataset,
+            epochs=epochs,
+            initial_epoch=step // checkpoint_every,
+            steps_per_epoch=checkpoint_every,
+            callbacks=callbacks,
+            verbose=verbose,
             shuffle=False,  # the pipeline shuffles, under the run's seed
         ).history
     elapsed = time.time() - start

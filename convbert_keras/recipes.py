@@ -13,8 +13,14 @@ pretrainer's defaults.
 import copy
 
 _COMMON = dict(
-    steps=1_000_000, warmup_steps=10_000, batch_size=128, sequence_length=128,
-    learning_rate=5e-4, mask_rate=0.15, generator_size=0.25, weight_decay=0.01,
+    steps=1_000_000,
+    warmup_steps=10_000,
+    batch_size=128,
+    sequence_length=128,
+    learning_rate=5e-4,
+    mask_rate=0.15,
+    generator_size=0.25,
+    weight_decay=0.01,
 )
 
 PRETRAINING_RECIPES = {
@@ -30,7 +36,5 @@ def pretraining_recipe(name):
     `batch_size`, `sequence_length`, `learning_rate`, `mask_rate`,
     `generator_size`, `weight_decay`."""
     if name not in PRETRAINING_RECIPES:
-        raise ValueError(
-            f"Unknown recipe {name!r}; choose one of {sorted(PRETRAINING_RECIPES)}."
-        )
+        raise ValueError(f"Unknown recipe {name!r}; choose one of {sorted(PRETRAINING_RECIPES)}.")
     return copy.deepcopy(PRETRAINING_RECIPES[name])

@@ -56,7 +56,8 @@ def training_checkpoint(model):
 
     seeds = [v for v in model.variables if v.path.endswith("seed_generator_state")]
     return tf.train.Checkpoint(
-        model=model, optimizer=model.optimizer,
+        model=model,
+        optimizer=model.optimizer,
         random_state={str(i): v.value for i, v in enumerate(seeds)},
         metrics={str(i): v.value for i, v in enumerate(model.metrics_variables)},
     )

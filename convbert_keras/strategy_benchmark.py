@@ -33,15 +33,23 @@ def time_case(options, processes, jit, common, output, timeout=3600):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         env.pop("TF_CONFIG", None)
         if processes > 1:
-            env["TF_CONFIG"] = json.dumps({
-                "cluster": {"worker": [f"localhost:{p}" for p in ports]},
-                "task": {"type": "worker", "index": index},
-            })
+            env["TF_CONFIG"] = json.dumps(
+                {
+                    "cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                    "task": {"type": "worker", "index": index},
+                }
+            )
         command = [sys.executable, SCRIPT, *common, *options, "--output", output]
         if not jit:
             command.append("--no-xla")
-        running.append((command, subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                                  stderr=subprocess.PIPE, text=True)))
+        running.append(
+            (
+                command,
+                subprocess.Popen(
+                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                ),
+            )
+        )
     try:
         for command, process in running:
             _, err = process.communicate(timeout=timeout)
@@ -55,8 +63,10 @@ def time_case(options, processes, jit, common, output, timeout=3600):
     with open(os.path.join(output, "learning_curve.json"), encoding="utf-8") as f:
         curve = json.load(f)
     if len(curve) < 2:
-        raise ValueError("Timing needs two intervals or more: pass `--steps` at least twice "
-                         "`--checkpoint-every`.")
+        raise ValueError(
+            "Timing needs two intervals or more: pass `--steps` at least twice "
+            "`--checkpoint-every`."
+        )
     steps = curve[1]["step"] - curve[0]["step"]
     return float(np.median([r["interval_seconds"] for r in curve[1:]])) / steps
 
@@ -94,6 +104,8 @@ def summary_table(report):
     """A Markdown table of `time_strategies`' report, with XLA's speed-up."""
     lines = ["| strategy | XLA s/step | no XLA s/step | XLA speed-up |", "|---|---|---|---|"]
     for name, times in report.items():
-        lines.append(f"| {name} | {times['xla']:.3f} | {times['no_xla']:.3f} | "
-                     f"{times['no_xla'] / times['xla']:.2f}x |")
+        lines.append(
+            f"| {name} | {times['xla']:.3f} | {times['no_xla']:.3f} | "
+            f"{times['no_xla'] / times['xla']:.2f}x |"
+        )
     return "\n".join(lines)

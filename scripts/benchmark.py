@@ -24,19 +24,30 @@ def main(argv=None):
     parser.add_argument("--sizes", nargs="+", default=["small"], choices=sorted(CONVBERT_CONFIGS))
     parser.add_argument("--lengths", nargs="+", type=int, default=[128])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16])
-    parser.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
-    parser.add_argument("--frameworks", nargs="+", default=list(benchmark.FRAMEWORKS),
-                        choices=benchmark.FRAMEWORKS)
+    parser.add_argument(
+        "--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"]
+    )
+    parser.add_argument(
+        "--frameworks", nargs="+", default=list(benchmark.FRAMEWORKS), choices=benchmark.FRAMEWORKS
+    )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--num-layers", type=int, help="override the depth (quick runs)")
-    parser.add_argument("--output", default=os.path.join(
-        "results", "benchmark-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")))
+    parser.add_argument(
+        "--output",
+        default=os.path.join(
+            "results", "benchmark-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        ),
+    )
     args = parser.parse_args(argv)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores")
     report = benchmark.run_benchmark(
-        sizes=args.sizes, lengths=args.lengths, batch_sizes=args.batch_sizes,
-        modes=args.modes, frameworks=args.frameworks, warmup=args.warmup,
+        sizes=args.sizes,
+        lengths=args.lengths,
+        batch_sizes=args.batch_sizes,
+        modes=args.modes,
+        frameworks=args.frameworks,
+        warmup=args.warmup,
         repeats=args.repeats,
         config_overrides={"num_layers": args.num_layers} if args.num_layers else None,
     )

@@ -41,14 +41,26 @@ def main(argv=None):
     config = os.path.join(args.output, "config.json")
     with open(config, "w", encoding="utf-8") as f:
         json.dump(convbert_config("small", num_layers=args.num_layers), f)
-    common = ["--corpus", corpus, "--config", config, "--steps", str(args.steps),
-              "--checkpoint-every", str(args.interval), "--batch-size", str(args.batch_size),
-              "--sequence-length", str(args.sequence_length)]
+    common = [
+        "--corpus",
+        corpus,
+        "--config",
+        config,
+        "--steps",
+        str(args.steps),
+        "--checkpoint-every",
+        str(args.interval),
+        "--batch-size",
+        str(args.batch_size),
+        "--sequence-length",
+        str(args.sequence_length),
+    ]
     print(f"machine: {strategy_benchmark.machine()}")
     report = strategy_benchmark.time_strategies(common, os.path.join(args.output, "runs"))
     with open(os.path.join(args.output, "results.json"), "w", encoding="utf-8") as f:
-        json.dump({"machine": strategy_benchmark.machine(), "seconds_per_step": report}, f,
-                  indent=2)
+        json.dump(
+            {"machine": strategy_benchmark.machine(), "seconds_per_step": report}, f, indent=2
+        )
     print()
     print(strategy_benchmark.summary_table(report))
 

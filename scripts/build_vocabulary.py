@@ -1,6 +1,6 @@
 """Learns a WordPiece vocab.txt for ConvBertTokenizer from text files.
 
-    .venv/bin/python scripts/build_vocabulary.py corpus.txt --size 30522 --output vocab.txt
+.venv/bin/python scripts/build_vocabulary.py corpus.txt --size 30522 --output vocab.txt
 """
 
 import argparse
@@ -10,7 +10,9 @@ from convbert_keras.models.vocabulary import build_vocabulary
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("files", nargs="+", help="UTF-8 text files, one or more documents per line")
     parser.add_argument("--size", type=int, default=30522, help="maximum vocabulary size")
     parser.add_argument("--output", required=True, help="path of the vocab.txt to write")
@@ -18,7 +20,9 @@ def main():
     args = parser.parse_args()
     try:
         vocabulary = build_vocabulary(
-            files=args.files, vocabulary_size=args.size, output=args.output,
+            files=args.files,
+            vocabulary_size=args.size,
+            output=args.output,
             lowercase=not args.cased,
         )
     except (ValueError, OSError) as error:

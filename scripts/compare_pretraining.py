@@ -23,7 +23,9 @@ from convbert_keras.comparison import ARMS  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--output", default="runs/compare")
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -34,18 +36,29 @@ def main(argv=None):
     parser.add_argument("--sampling-temperature", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--pooling", choices=["cls", "mean"], default="mean",
-                        help="the classifiers' summary of the sequence (mean: see README)")
+    parser.add_argument(
+        "--pooling",
+        choices=["cls", "mean"],
+        default="mean",
+        help="the classifiers' summary of the sequence (mean: see README)",
+    )
     args = parser.parse_args(argv)
     from convbert_keras.comparison import compare_pretraining
     from convbert_keras.comparison import summary_table
 
     try:
         accuracy = compare_pretraining(
-            args.output, args.arms, args.seeds, args.labels,
-            pretrain_steps=args.pretrain_steps, pretrain_learning_rate=args.pretrain_learning_rate,
-            generator_size=args.generator_size, sampling_temperature=args.sampling_temperature,
-            epochs=args.epochs, learning_rate=args.learning_rate, pooling=args.pooling,
+            args.output,
+            args.arms,
+            args.seeds,
+            args.labels,
+            pretrain_steps=args.pretrain_steps,
+            pretrain_learning_rate=args.pretrain_learning_rate,
+            generator_size=args.generator_size,
+            sampling_temperature=args.sampling_temperature,
+            epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            pooling=args.pooling,
         )
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")

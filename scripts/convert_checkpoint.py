@@ -24,29 +24,42 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--source", choices=SOURCES, required=True,
-                        help="hf: a transformers save_pretrained directory; "
-                        "tf1: a checkpoint of the original TF 1.15 code")
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        required=True,
+        help="hf: a transformers save_pretrained directory; "
+        "tf1: a checkpoint of the original TF 1.15 code",
+    )
     parser.add_argument("--input", required=True, help="checkpoint directory or prefix")
     parser.add_argument("--output", required=True, help="preset directory to write")
     parser.add_argument("--config", help="tf1: the model's JSON config")
-    parser.add_argument("--size", choices=sorted(CONVBERT_CONFIGS),
-                        help="tf1: a published size instead of --config")
+    parser.add_argument(
+        "--size", choices=sorted(CONVBERT_CONFIGS), help="tf1: a published size instead of --config"
+    )
     parser.add_argument("--vocabulary", help="vocab.txt to ship with the preset")
-    parser.add_argument("--task", default="auto", choices=["auto", "backbone", *sorted(TASKS)],
-                        help="auto: from config.json's architectures (heads included); "
-                        "backbone: the encoder alone")
+    parser.add_argument(
+        "--task",
+        default="auto",
+        choices=["auto", "backbone", *sorted(TASKS)],
+        help="auto: from config.json's architectures (heads included); backbone: the encoder alone",
+    )
     args = parser.parse_args(argv)
     try:
         backbone = convert_checkpoint(
-            args.source, args.input, args.output,
-            config=args.config, size=args.size, vocabulary=args.vocabulary,
+            args.source,
+            args.input,
+            args.output,
+            config=args.config,
+            size=args.size,
+            vocabulary=args.vocabulary,
             task=args.task,
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {args.output}: {type(backbone).__name__} with {backbone.count_params():,} parameters")
+    parameters = backbone.count_params()
+    print(f"wrote {args.output}: {type(backbone).__name__} with {parameters:,} parameters")
     return 0
 
 

@@ -31,7 +31,9 @@ from convbert_keras.demo import run_demo  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--work-dir", default="runs/demo", help="pretraining and fine-tuning runs")
     parser.add_argument("--export-dir", default="saved_models")
     parser.add_argument("--name", default="convbert_sentiment", help="model name in TF Serving")
@@ -43,8 +45,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         # Flushed: progress shows up at once when the output is piped.
-        run_demo(args.work_dir, args.export_dir, args.name, args.labels, args.pretrain_steps,
-                 args.epochs, args.seed, args.examples, log=lambda line: print(line, flush=True))
+        run_demo(
+            args.work_dir,
+            args.export_dir,
+            args.name,
+            args.labels,
+            args.pretrain_steps,
+            args.epochs,
+            args.seed,
+            args.examples,
+            log=lambda line: print(line, flush=True),
+        )
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
 

@@ -19,16 +19,19 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 
 
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", required=True, help="a fine-tuned task preset directory")
     parser.add_argument("--name", required=True, help="model name in TF Serving")
     parser.add_argument("--base-dir", default="saved_models")
     parser.add_argument("--version", type=int, help="default: one above the highest present")
     parser.add_argument("--labels", nargs="+", help="class or tag names, in id order")
     parser.add_argument("--max-answer-length", type=int, default=30, help="question answering")
-    parser.add_argument("--allow-no-answer", action="store_true", help="question answering (SQuAD 2.0)")
+    parser.add_argument(
+        "--allow-no-answer", action="store_true", help="question answering (SQuAD 2.0)"
+    )
     args = parser.parse_args(argv)
 
     from convbert_keras.export.tf_serving import export_for_tf_serving
@@ -39,10 +42,17 @@ def main(argv=None):
         task = load_task(args.preset)
         extra = {}
         if isinstance(task, ConvBertQuestionAnswerer):
-            extra = {"max_answer_length": args.max_answer_length, "allow_no_answer": args.allow_no_answer}
+            extra = {
+                "max_answer_length": args.max_answer_length,
+                "allow_no_answer": args.allow_no_answer,
+            }
         path = export_for_tf_serving(
-            task, args.name, base_dir=args.base_dir, version=args.version,
-            label_names=args.labels, **extra,
+            task,
+            args.name,
+            base_dir=args.base_dir,
+            version=args.version,
+            label_names=args.labels,
+            **extra,
         )
     except (ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")

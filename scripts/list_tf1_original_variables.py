@@ -107,9 +107,12 @@ def list_variables(modules, fixture):
         }
         model = run_pretraining.PretrainingModel(config, features, is_training=True)
         optimization.create_optimizer(
-            model.total_loss, config.learning_rate, config.num_train_steps,
+            model.total_loss,
+            config.learning_rate,
+            config.num_train_steps,
             weight_decay_rate=config.weight_decay_rate,
-            warmup_steps=config.num_warmup_steps, lr_decay_power=config.lr_decay_power,
+            warmup_steps=config.num_warmup_steps,
+            lr_decay_power=config.lr_decay_power,
         )
         return [
             (v.op.name, tuple(v.shape.as_list()), v.dtype.base_dtype.name)
@@ -121,9 +124,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("checkout", help="a checkout of yitu-opensource/ConvBert")
     args = parser.parse_args()
-    commit = subprocess.run(
-        ["git", "-C", args.checkout, "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip() or "unknown"
+    commit = (
+        subprocess.run(
+            ["git", "-C", args.checkout, "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "unknown"
+    )
     tf.disable_eager_execution()
     modules = import_original(args.checkout)
     print(

@@ -13,14 +13,26 @@ from convbert_keras.convert.reference import write_reference_checkpoint
 # the embedding bottleneck (E < H) with dense FFNs, and grouped FFNs.
 FIXTURES = {
     "tiny": dict(
-        vocabulary_size=64, num_layers=2, num_heads=4, hidden_dim=32,
-        embedding_dim=16, intermediate_dim=64, num_groups=1,
-        conv_kernel_size=9, max_sequence_length=64,
+        vocabulary_size=64,
+        num_layers=2,
+        num_heads=4,
+        hidden_dim=32,
+        embedding_dim=16,
+        intermediate_dim=64,
+        num_groups=1,
+        conv_kernel_size=9,
+        max_sequence_length=64,
     ),
     "tiny_grouped": dict(
-        vocabulary_size=64, num_layers=2, num_heads=4, hidden_dim=32,
-        embedding_dim=32, intermediate_dim=64, num_groups=2,
-        conv_kernel_size=5, max_sequence_length=64,
+        vocabulary_size=64,
+        num_layers=2,
+        num_heads=4,
+        hidden_dim=32,
+        embedding_dim=32,
+        intermediate_dim=64,
+        num_groups=2,
+        conv_kernel_size=5,
+        max_sequence_length=64,
     ),
 }
 
@@ -56,7 +68,9 @@ def main():
         directory = os.path.join(args.output, name)
         os.makedirs(directory, exist_ok=True)
         write_reference_checkpoint(
-            kwargs, directory, seed=seed,
+            kwargs,
+            directory,
+            seed=seed,
             vocabulary=fixture_vocabulary(kwargs["vocabulary_size"]),
         )
         print(f"wrote {directory}")
@@ -64,8 +78,13 @@ def main():
         directory = os.path.join(args.output, name)
         os.makedirs(directory, exist_ok=True)
         write_reference_checkpoint(
-            FIXTURES["tiny"], directory, seed=seed, task=task, num_labels=num_labels,
-            vocabulary=fixture_vocabulary(FIXTURES["tiny"]["vocabulary_size"]), torch_bin=False,
+            FIXTURES["tiny"],
+            directory,
+            seed=seed,
+            task=task,
+            num_labels=num_labels,
+            vocabulary=fixture_vocabulary(FIXTURES["tiny"]["vocabulary_size"]),
+            torch_bin=False,
         )
         print(f"wrote {directory}")
 

@@ -60,7 +60,9 @@ def write_fixture(fixtures, name):
     model.save_pretrained(target)
     provenance = {
         "source": f"tests/fixtures/{name}",
-        "writer": "transformers.TFConvBertModel.from_pretrained(source, from_pt=True).save_pretrained",
+        "writer": (
+            "transformers.TFConvBertModel.from_pretrained(source, from_pt=True).save_pretrained"
+        ),
         "transformers": transformers.__version__,
         "tf_keras": tf_keras.__version__,
         "tensorflow": tf.__version__,

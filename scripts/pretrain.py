@@ -28,32 +28,60 @@ import sys  # noqa: E402
 from convbert_keras.distribute import STRATEGIES  # noqa: E402
 
 
-
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     data = parser.add_argument_group("corpus (one of)")
     data.add_argument("--corpus", nargs="+", help="UTF-8 text files, one document per line")
-    data.add_argument("--blank-line-separated", action="store_true",
-                      help="documents are separated by blank lines instead")
-    data.add_argument("--tfds", help="a TensorFlow Datasets text dataset, e.g. wikipedia/20230601.en")
+    data.add_argument(
+        "--blank-line-separated",
+        action="store_true",
+        help="documents are separated by blank lines instead",
+    )
+    data.add_argument(
+        "--tfds", help="a TensorFlow Datasets text dataset, e.g. wikipedia/20230601.en"
+    )
     data.add_argument("--tfds-split", default="train")
     data.add_argument("--text-key", default="text", help="the TFDS field holding the text")
-    data.add_argument("--wikipedia-sample", action="store_true",
-                      help="the ~100 English Wikipedia articles packaged with gensim (fetched from PyPI)")
+    data.add_argument(
+        "--wikipedia-sample",
+        action="store_true",
+        help="the ~100 English Wikipedia articles packaged with gensim (fetched from PyPI)",
+    )
     model = parser.add_argument_group("model")
-    model.add_argument("--recipe", choices=["small", "medium-small", "base"],
-                       help="the original code's settings for a size (see above)")
-    model.add_argument("--size", choices=["small", "medium-small", "base"],
-                       help="model size (default: small, or the recipe's)")
-    model.add_argument("--config", help="JSON file of ConvBertBackbone arguments (instead of --size)")
+    model.add_argument(
+        "--recipe",
+        choices=["small", "medium-small", "base"],
+        help="the original code's settings for a size (see above)",
+    )
+    model.add_argument(
+        "--size",
+        choices=["small", "medium-small", "base"],
+        help="model size (default: small, or the recipe's)",
+    )
+    model.add_argument(
+        "--config", help="JSON file of ConvBertBackbone arguments (instead of --size)"
+    )
     model.add_argument("--vocabulary", help="vocab.txt (default: the BERT uncased vocabulary)")
-    model.add_argument("--generator-size", type=float, help="generator width over the "
-                       "discriminator's (default 0.25)")
+    model.add_argument(
+        "--generator-size",
+        type=float,
+        help="generator width over the discriminator's (default 0.25)",
+    )
     model.add_argument("--mask-rate", type=float, help="share of tokens masked (default 0.15)")
-    model.add_argument("--objective", choices=["rtd", "mlm"], default="rtd",
-                       help="replaced-token detection (the paper's), or masked LM (the control)")
-    model.add_argument("--sampling-temperature", type=float, default=1.0,
-                       help="temperature of the generator's samples (1 in the paper)")
+    model.add_argument(
+        "--objective",
+        choices=["rtd", "mlm"],
+        default="rtd",
+        help="replaced-token detection (the paper's), or masked LM (the control)",
+    )
+    model.add_argument(
+        "--sampling-temperature",
+        type=float,
+        default=1.0,
+        help="temperature of the generator's samples (1 in the paper)",
+    )
     run = parser.add_argument_group("training")
     run.add_argument("--output", required=True, help="run folder (checkpoints, logs, preset)")
     run.add_argument("--steps", type=int, help="default 1000")
@@ -66,16 +94,28 @@ def build_parser():
     run.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
     run.add_argument("--strategy", choices=STRATEGIES, default="default")
     run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
-    run.add_argument("--cpu-devices", type=int, help="with --strategy mirrored on a machine "
-                     "without GPUs: replicas on this many logical CPU devices (for trying it)")
+    run.add_argument(
+        "--cpu-devices",
+        type=int,
+        help="with --strategy mirrored on a machine "
+        "without GPUs: replicas on this many logical CPU devices (for trying it)",
+    )
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--no-xla", action="store_true", help="train without XLA (to compare)")
     return parser
 
 
-DEFAULTS = dict(size="small", steps=1000, batch_size=32, sequence_length=128,
-                learning_rate=5e-4, warmup_steps=None, generator_size=0.25, mask_rate=0.15,
-                weight_decay=0.01)
+DEFAULTS = dict(
+    size="small",
+    steps=1000,
+    batch_size=32,
+    sequence_length=128,
+    learning_rate=5e-4,
+    warmup_steps=None,
+    generator_size=0.25,
+    mask_rate=0.15,
+    weight_decay=0.01,
+)
 
 
 def fill_defaults(args):
@@ -123,13 +163,17 @@ def run(args, strategy):
     else:
         backbone_kwargs = convbert_config(args.size)
     if args.corpus:
+
         def documents():
             return corpus.text_file_documents(args.corpus, args.blank_line_separated)
+
         documents()  # names a missing file now, not inside tf.data
         description = corpus.describe_text_files(args.corpus, args.blank_line_separated)
     elif args.tfds:
+
         def documents():
             return corpus.tfds_documents(args.tfds, args.tfds_split, args.text_key)
+
         description = {"tfds": args.tfds, "split": args.tfds_split, "text_key": args.text_key}
     else:
         description = {"wikipedia_sample": True}
@@ -141,14 +185,26 @@ def run(args, strategy):
             return tf.data.Dataset.from_tensor_slices(texts)
 
     result = pretrain(
-        documents, tokenizer, backbone_kwargs, args.output, args.steps,
-        batch_size=args.batch_size, sequence_length=args.sequence_length,
-        learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
-        checkpoint_every=args.checkpoint_every, generator_size=args.generator_size,
-        mask_rate=args.mask_rate, weight_decay=args.weight_decay,
-        mixed_precision=args.mixed_precision, strategy=strategy, seed=args.seed,
-        objective=args.objective, sampling_temperature=args.sampling_temperature,
-        corpus=description, jit_compile=not args.no_xla,
+        documents,
+        tokenizer,
+        backbone_kwargs,
+        args.output,
+        args.steps,
+        batch_size=args.batch_size,
+        sequence_length=args.sequence_length,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        checkpoint_every=args.checkpoint_every,
+        generator_size=args.generator_size,
+        mask_rate=args.mask_rate,
+        weight_decay=args.weight_decay,
+        mixed_precision=args.mixed_precision,
+        strategy=strategy,
+        seed=args.seed,
+        objective=args.objective,
+        sampling_temperature=args.sampling_temperature,
+        corpus=description,
+        jit_compile=not args.no_xla,
     )
     print(json.dumps({k: result[k] for k in ("metrics", "steps", "steps_per_second")}, indent=2))
     print(f"discriminator preset: {args.output}/preset", file=sys.stderr)

@@ -69,7 +69,10 @@ def span_dynamic_conv(x, query, w, num_heads, head_dim, kernel_size, span=True):
 
 def attention(query, key, value, num_heads, head_dim, padding_mask=None):
     b, length = query.shape[:2]
-    split = lambda t: t.reshape(b, length, num_heads, head_dim).transpose(0, 2, 1, 3)
+
+    def split(t):
+        return t.reshape(b, length, num_heads, head_dim).transpose(0, 2, 1, 3)
+
     scores = split(query) @ split(key).transpose(0, 1, 3, 2) / math.sqrt(head_dim)
     if padding_mask is not None:
         scores = scores + (1.0 - padding_mask[:, None, None, :]) * np.finfo("float32").min

@@ -27,13 +27,28 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 # Seconds each module took in a full run (2-core AVX-512 machine, two
 # processes at a time); a module not listed counts as light.
 SECONDS = {
-    "test_pretraining_runs.py": 220, "test_finetuning.py": 185, "test_finetuning_runs.py": 150,
-    "test_real_data.py": 145, "test_pretraining.py": 145, "test_demo.py": 145,
-    "test_tasks.py": 140, "test_export.py": 90, "test_question_answerer.py": 75,
-    "test_comparison.py": 51, "test_convert.py": 47, "test_backbone.py": 39,
-    "test_parity_sensitive.py": 36, "test_untrusted_inputs.py": 34, "test_benchmark.py": 31,
-    "test_parity_full.py": 30, "test_tokenizer.py": 29, "test_xla.py": 25, "test_layers.py": 20,
-    "test_vocabulary.py": 16, "test_metrics.py": 9, "test_data.py": 6,
+    "test_pretraining_runs.py": 220,
+    "test_finetuning.py": 185,
+    "test_finetuning_runs.py": 150,
+    "test_real_data.py": 145,
+    "test_pretraining.py": 145,
+    "test_demo.py": 145,
+    "test_tasks.py": 140,
+    "test_export.py": 90,
+    "test_question_answerer.py": 75,
+    "test_comparison.py": 51,
+    "test_convert.py": 47,
+    "test_backbone.py": 39,
+    "test_parity_sensitive.py": 36,
+    "test_untrusted_inputs.py": 34,
+    "test_benchmark.py": 31,
+    "test_parity_full.py": 30,
+    "test_tokenizer.py": 29,
+    "test_xla.py": 25,
+    "test_layers.py": 20,
+    "test_vocabulary.py": 16,
+    "test_metrics.py": 9,
+    "test_data.py": 6,
 }
 # Modules that take longer get a process of their own; lighter ones share
 # processes of up to this many seconds.
@@ -90,7 +105,8 @@ def main(argv=None):
             output = tempfile.TemporaryFile(mode="w+")
             process = subprocess.Popen(
                 [sys.executable, "-m", "pytest", *group, *pytest_args],
-                stdout=output, stderr=subprocess.STDOUT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
             )
             running[process.pid] = (group, time.time(), output)
         # Reaped here rather than by Popen, to read the process's peak memory.
@@ -110,11 +126,16 @@ def main(argv=None):
         ok = code in (0, NO_TESTS_COLLECTED)
         if not ok:
             failed.append(name)
-        print(f"== {name}: {'passed' if ok else f'FAILED (exit {code})'} in "
-              f"{time.time() - started:.0f} s, peak {peak_gb:.1f} GB", flush=True)
-    print(f"== {count} modules in {time.time() - start:.0f} s; largest process "
-          f"{largest[0]:.1f} GB ({largest[1] or '-'}); "
-          f"{'failed: ' + ', '.join(failed) if failed else 'all passed'}")
+        print(
+            f"== {name}: {'passed' if ok else f'FAILED (exit {code})'} in "
+            f"{time.time() - started:.0f} s, peak {peak_gb:.1f} GB",
+            flush=True,
+        )
+    print(
+        f"== {count} modules in {time.time() - start:.0f} s; largest process "
+        f"{largest[0]:.1f} GB ({largest[1] or '-'}); "
+        f"{'failed: ' + ', '.join(failed) if failed else 'all passed'}"
+    )
     return 1 if failed else 0
 
 

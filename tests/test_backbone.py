@@ -8,8 +8,14 @@ from convbert_keras import ConvBertBackbone
 from convbert_keras import convbert_config
 
 TINY = dict(
-    vocabulary_size=50, num_layers=2, num_heads=4, hidden_dim=16,
-    embedding_dim=8, intermediate_dim=32, conv_kernel_size=5, max_sequence_length=64,
+    vocabulary_size=50,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=16,
+    embedding_dim=8,
+    intermediate_dim=32,
+    conv_kernel_size=5,
+    max_sequence_length=64,
 )
 
 
@@ -93,8 +99,13 @@ def test_conv_type_none_is_keras_hub_bert():
     config = dict(TINY, embedding_dim=16, conv_type="none", dropout=0.0)
     ours = ConvBertBackbone(**config)
     bert = keras_hub.models.BertBackbone(
-        vocabulary_size=50, num_layers=2, num_heads=4, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=64, dropout=0.0,
+        vocabulary_size=50,
+        num_layers=2,
+        num_heads=4,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=64,
+        dropout=0.0,
     )
     pairs = _bert_weight_pairs(bert, ours)
     assert len(pairs) == len(ours.weights) == len(bert.weights) - 2
@@ -170,13 +181,13 @@ def test_padding_switch_off_keeps_reference_behaviour():
     assert np.abs(long[0, :4] - short[0, :4]).max() > 1e-3
     on = ConvBertBackbone(**dict(TINY, mask_padding_in_conv=True))
     on.set_weights(off.get_weights())
-    np.testing.assert_allclose(
-        on.predict_on_batch(inputs)["sequence_output"], short, atol=1e-5
-    )
+    np.testing.assert_allclose(on.predict_on_batch(inputs)["sequence_output"], short, atol=1e-5)
 
 
 def test_config_round_trip():
-    model = ConvBertBackbone(**dict(TINY, conv_type="dynamic", num_groups=2, mask_padding_in_conv=True))
+    model = ConvBertBackbone(
+        **dict(TINY, conv_type="dynamic", num_groups=2, mask_padding_in_conv=True)
+    )
     config = model.get_config()
     restored = ConvBertBackbone.from_config(config)
     assert restored.get_config() == config
@@ -244,4 +255,3 @@ def test_training_reduces_loss():
     labels = np.array([0, 1, 0, 1])
     history = classifier.fit(inputs, labels, epochs=15, batch_size=4, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
-

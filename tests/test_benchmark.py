@@ -13,8 +13,13 @@ def test_flop_count_hand_computed():
     # + conv values 8 + conv 6 + output 16 + FFN 64 = 152 MACs per token;
     # head 4*4 + 4*2 = 24 per sequence.
     config = dict(
-        vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=4,
-        embedding_dim=4, intermediate_dim=8, conv_kernel_size=3,
+        vocabulary_size=10,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=4,
+        embedding_dim=4,
+        intermediate_dim=8,
+        conv_kernel_size=3,
     )
     assert benchmark.convbert_forward_flops(config, batch_size=1, length=2) == 2 * (152 * 2 + 24)
 
@@ -29,27 +34,52 @@ def test_flop_count_matches_the_published_estimates(size, gflop):
 def test_bert_does_more_work_than_convbert_and_grows_quadratically():
     config = convbert_config("base")
     for length in (128, 512, 2048):
-        assert benchmark.bert_forward_flops(config, 1, length) > benchmark.convbert_forward_flops(config, 1, length)
+        assert benchmark.bert_forward_flops(config, 1, length) > benchmark.convbert_forward_flops(
+            config, 1, length
+        )
     # Attention is half as wide in ConvBERT: its quadratic term is half of BERT's.
-    conv_growth = benchmark.convbert_forward_flops(config, 1, 2048) - 2 * benchmark.convbert_forward_flops(config, 1, 1024)
-    bert_growth = benchmark.bert_forward_flops(config, 1, 2048) - 2 * benchmark.bert_forward_flops(config, 1, 1024)
+    conv_growth = benchmark.convbert_forward_flops(
+        config, 1, 2048
+    ) - 2 * benchmark.convbert_forward_flops(config, 1, 1024)
+    bert_growth = benchmark.bert_forward_flops(config, 1, 2048) - 2 * benchmark.bert_forward_flops(
+        config, 1, 1024
+    )
     assert conv_growth == pytest.approx(bert_growth / 2, rel=0.01)
 
 
 def synthetic_report():
     def row(framework, mode, ms, mb):
         return {
-            "framework": framework, "size": "small", "mode": mode, "batch_size": 16,
-            "length": 128, "flops": 39e9, "ms_per_step": ms, "tokens_per_s": 2048 / ms * 1000,
-            "peak_memory_mb": mb, "peak_memory_with_warmup_mb": mb, "gflops": 39 / ms * 1000,
+            "framework": framework,
+            "size": "small",
+            "mode": mode,
+            "batch_size": 16,
+            "length": 128,
+            "flops": 39e9,
+            "ms_per_step": ms,
+            "tokens_per_s": 2048 / ms * 1000,
+            "peak_memory_mb": mb,
+            "peak_memory_with_warmup_mb": mb,
+            "gflops": 39 / ms * 1000,
             "matmul_fraction": 39 / ms * 1000 / 100,
         }
-    return {"matmul_gflops": 100.0, "results": [
-        row("convbert_keras", "infer", 500.0, 900.0),
-        row("torch", "infer", 1000.0, 1800.0),
-        {"framework": "keras_hub_bert", "size": "small", "mode": "infer", "batch_size": 16,
-         "length": 128, "flops": 40e9, "error": "out of memory"},
-    ]}
+
+    return {
+        "matmul_gflops": 100.0,
+        "results": [
+            row("convbert_keras", "infer", 500.0, 900.0),
+            row("torch", "infer", 1000.0, 1800.0),
+            {
+                "framework": "keras_hub_bert",
+                "size": "small",
+                "mode": "infer",
+                "batch_size": 16,
+                "length": 128,
+                "flops": 40e9,
+                "error": "out of memory",
+            },
+        ],
+    }
 
 
 def test_summary_table_states_ratios_and_errors():
@@ -71,8 +101,14 @@ def test_write_report_writes_json_table_and_chart(tmp_path):
 @pytest.mark.slow
 def test_harness_measures_every_framework_end_to_end():
     report = benchmark.run_benchmark(
-        sizes=("small",), lengths=(16,), batch_sizes=(2,), modes=("infer",),
-        warmup=1, repeats=1, config_overrides={"num_layers": 1}, log=lambda _: None,
+        sizes=("small",),
+        lengths=(16,),
+        batch_sizes=(2,),
+        modes=("infer",),
+        warmup=1,
+        repeats=1,
+        config_overrides={"num_layers": 1},
+        log=lambda _: None,
     )
     rows = {r["framework"]: r for r in report["results"]}
     assert set(rows) == set(benchmark.FRAMEWORKS)

@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from test_pretraining import TINY
+from test_pretraining import VOCAB
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTextClassifier
@@ -13,8 +15,6 @@ from convbert_keras.comparison import run_arm
 from convbert_keras.comparison import summary_table
 from convbert_keras.finetuning import FinetuneData
 from convbert_keras.models.heads import MaskedMeanPooling
-from test_pretraining import TINY
-from test_pretraining import VOCAB
 
 
 def sentiment_data(count=48, seed=0):
@@ -32,9 +32,18 @@ def sentiment_data(count=48, seed=0):
 
 
 def data_with_test():
-    train, validation, test = (sentiment_data(count, s) for count, s in ((160, 0), (48, 1), (48, 2)))
-    return FinetuneData("classification", train, {"validation": validation}, 2,
-                        ("accuracy", "f1"), ["neg", "pos"], test={"test": test})
+    train, validation, test = (
+        sentiment_data(count, s) for count, s in ((160, 0), (48, 1), (48, 2))
+    )
+    return FinetuneData(
+        "classification",
+        train,
+        {"validation": validation},
+        2,
+        ("accuracy", "f1"),
+        ["neg", "pos"],
+        test={"test": test},
+    )
 
 
 def test_masked_mean_pooling_by_hand():
@@ -48,9 +57,11 @@ def test_masked_mean_pooling_by_hand():
 def test_mean_pooling_classifier_reads_the_mean_of_the_token_states():
     backbone = ConvBertBackbone(**TINY)
     classifier = ConvBertTextClassifier(backbone, num_classes=2, pooling="mean")
-    x = {"token_ids": np.array([[2, 7, 9, 3, 0, 0]], "int32"),
-         "segment_ids": np.zeros((1, 6), "int32"),
-         "padding_mask": np.array([[1, 1, 1, 1, 0, 0]], "int32")}
+    x = {
+        "token_ids": np.array([[2, 7, 9, 3, 0, 0]], "int32"),
+        "segment_ids": np.zeros((1, 6), "int32"),
+        "padding_mask": np.array([[1, 1, 1, 1, 0, 0]], "int32"),
+    }
     states = np.asarray(backbone(x)["sequence_output"])[0, :4].mean(0, keepdims=True)
     head = classifier.output_dense(classifier.pooled_dense(states))
     np.testing.assert_allclose(classifier.predict(x, verbose=0), head, atol=1e-5)
@@ -86,11 +97,17 @@ def test_arms_run_resume_from_their_results_and_refuse_other_settings(tmp_path):
     tokenizer = ConvBertTokenizer(vocabulary=VOCAB)
     data = data_with_test()
     corpus = data.train[0]
-    settings = dict(pretrain_steps=4, pretrain_batch_size=4, epochs=1, sequence_length=16,
-                    config=dict(TINY, max_sequence_length=16))
+    settings = dict(
+        pretrain_steps=4,
+        pretrain_batch_size=4,
+        epochs=1,
+        sequence_length=16,
+        config=dict(TINY, max_sequence_length=16),
+    )
     logged = []
-    first = run_arm("convbert_mlm", data, corpus, tokenizer, str(tmp_path), log=logged.append,
-                    **settings)
+    first = run_arm(
+        "convbert_mlm", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
+    )
     assert set(first["test"]) == {"accuracy", "f1"}
     assert first["pretraining"]["step"] == 4 and "mlm_loss" in first["pretraining"]
     saved = json.loads((tmp_path / "seed_0" / "convbert_mlm" / "results.json").read_text())
@@ -100,8 +117,12 @@ def test_arms_run_resume_from_their_results_and_refuse_other_settings(tmp_path):
         (tmp_path / "seed_0" / "convbert_mlm" / "finetune" / "results.json").read_text()
     )
     assert finetune_results["test"]["test"] == first["test"]
-    assert run_arm("convbert_mlm", data, corpus, tokenizer, str(tmp_path), log=logged.append,
-                   **settings) == first
+    assert (
+        run_arm(
+            "convbert_mlm", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
+        )
+        == first
+    )
     assert "reusing" in logged[-1]
     with pytest.raises(ValueError, match="was made with epochs=1, not 2"):
         run_arm("convbert_mlm", data, corpus, tokenizer, str(tmp_path), **dict(settings, epochs=2))

@@ -10,11 +10,11 @@ import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import FIXTURES
+from conftest import load_reference
 from safetensors.numpy import load_file
 from safetensors.numpy import save_file
 
-from conftest import FIXTURES
-from conftest import load_reference
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.convert import convert_checkpoint
@@ -54,15 +54,22 @@ def hf_dir(tmp_path, name, config=None):
 # port (modeling_tf_convbert) and its TF1 loader (load_tf_weights_in_convbert);
 # checked against the files those implementations write in the last section.
 
+
 def tf_name(pt_name, flavor):
     name = pt_name
     tf1 = flavor == "tf1"
     if tf1:
-        name = (name.replace("key_conv_attn_layer", "conv_attn_key")
-                .replace("conv_kernel_layer", "conv_attn_kernel")
-                .replace("conv_out_layer", "conv_attn_point"))
-    name = name.replace(".depthwise.weight", ".depthwise_kernel").replace(".pointwise.weight", ".pointwise_kernel")
-    name = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
+        name = (
+            name.replace("key_conv_attn_layer", "conv_attn_key")
+            .replace("conv_kernel_layer", "conv_attn_kernel")
+            .replace("conv_out_layer", "conv_attn_point")
+        )
+    name = name.replace(".depthwise.weight", ".depthwise_kernel").replace(
+        ".pointwise.weight", ".pointwise_kernel"
+    )
+    name = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
+        "LayerNorm.bias", "LayerNorm.beta"
+    )
     if "_embeddings.weight" in name:
         if tf1:
             name = name[: -len(".weight")]
@@ -71,7 +78,9 @@ def tf_name(pt_name, flavor):
     else:
         name = re.sub(r"\.weight$", ".kernel", name)
     name = name.replace(".", "/")
-    name = re.sub(r"encoder/layer/(\d+)", r"encoder/layer_\1" if tf1 else r"encoder/layer_._\1", name)
+    name = re.sub(
+        r"encoder/layer/(\d+)", r"encoder/layer_\1" if tf1 else r"encoder/layer_._\1", name
+    )
     if tf1:
         return "electra/" + name
     # Keras saves a weight under its full name, which starts with the model's
@@ -129,6 +138,7 @@ def write_tf1_checkpoint(prefix, variables):
 
 
 # --- Parity -------------------------------------------------------------
+
 
 def test_safetensors_directory_matches_transformers(fixture_name):
     backbone = convert_checkpoint("hf", os.path.join(FIXTURES, fixture_name))
@@ -195,10 +205,18 @@ def test_tf1_checkpoint_matches_transformers(tmp_path, fixture_name):
 def test_cli_writes_a_loadable_preset_with_tokenizer(tmp_path):
     output = tmp_path / "preset"
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "convert_checkpoint.py"),
-         "--source", "hf", "--input", os.path.join(FIXTURES, "tiny_grouped"),
-         "--output", str(output)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            os.path.join(ROOT, "scripts", "convert_checkpoint.py"),
+            "--source",
+            "hf",
+            "--input",
+            os.path.join(FIXTURES, "tiny_grouped"),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "wrote" in result.stdout
@@ -208,10 +226,13 @@ def test_cli_writes_a_loadable_preset_with_tokenizer(tmp_path):
     assert isinstance(tokenizer, ConvBertTokenizer)
     # Fixture vocabulary (scripts/make_reference_fixtures.py): the=5,
     # movie=16, film=17, ##s=30, ","=34, "!"=35.
-    np.testing.assert_array_equal(np.asarray(tokenizer("The movie, Films!")), [5, 16, 34, 17, 30, 35])
+    np.testing.assert_array_equal(
+        np.asarray(tokenizer("The movie, Films!")), [5, 16, 34, 17, 30, 35]
+    )
 
 
 # --- Bad input ------------------------------------------------------------
+
 
 def test_head_ratio_other_than_two_is_refused(tmp_path):
     config = dict(fixture_config("tiny"), head_ratio=4)
@@ -232,7 +253,10 @@ def test_missing_weight_is_named(tmp_path):
     del state["encoder.layer.1.attention.self.conv_kernel_layer.bias"]
     directory = hf_dir(tmp_path, "tiny")
     save_file(state, str(directory / "model.safetensors"))
-    with pytest.raises(ValueError, match=r"missing 1 weight.*encoder\.layer\.1\.attention\.self\.conv_kernel_layer\.bias"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing 1 weight.*encoder\.layer\.1\.attention\.self\.conv_kernel_layer\.bias",
+    ):
         convert_checkpoint("hf", directory)
 
 
@@ -250,7 +274,10 @@ def test_wrong_shape_is_named(tmp_path):
     config = dict(fixture_config("tiny"), intermediate_size=128)
     directory = hf_dir(tmp_path, "tiny", config)
     shutil.copy(os.path.join(FIXTURES, "tiny", "model.safetensors"), directory)
-    with pytest.raises(ValueError, match=r"encoder\.layer\.0\.intermediate\.dense\.weight: checkpoint shape \(64, 32\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"encoder\.layer\.0\.intermediate\.dense\.weight: checkpoint shape \(64, 32\)",
+    ):
         convert_checkpoint("hf", directory)
 
 
@@ -290,9 +317,18 @@ def test_vocabulary_that_does_not_match_is_refused(tmp_path):
 
 def test_cli_reports_errors_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "convert_checkpoint.py"),
-         "--source", "hf", "--input", str(tmp_path), "--output", str(tmp_path / "out")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            os.path.join(ROOT, "scripts", "convert_checkpoint.py"),
+            "--source",
+            "hf",
+            "--input",
+            str(tmp_path),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "error:" in result.stderr and "has no config.json" in result.stderr
@@ -301,8 +337,11 @@ def test_cli_reports_errors_without_traceback(tmp_path):
 
 # --- Task heads -------------------------------------------------------------
 
+
 def _mlm_inputs(inputs):
-    positions = np.tile(np.arange(inputs["token_ids"].shape[1], dtype="int32"), (inputs["token_ids"].shape[0], 1))
+    positions = np.tile(
+        np.arange(inputs["token_ids"].shape[1], dtype="int32"), (inputs["token_ids"].shape[0], 1)
+    )
     return dict(inputs, mask_positions=positions)
 
 
@@ -333,7 +372,9 @@ def test_task_heads_match_transformers(tmp_path, name, task_cls):
 
 
 def test_task_checkpoint_converts_as_backbone_alone():
-    backbone = convert_checkpoint("hf", os.path.join(FIXTURES, "tiny_text_classifier"), task="backbone")
+    backbone = convert_checkpoint(
+        "hf", os.path.join(FIXTURES, "tiny_text_classifier"), task="backbone"
+    )
     assert isinstance(backbone, ConvBertBackbone)
 
 
@@ -343,6 +384,7 @@ def test_task_checkpoint_converts_as_backbone_alone():
 # tests/fixtures/tf1_original_names.txt: every variable of the original
 # code's pretraining graph for the fixture configs
 # (scripts/list_tf1_original_variables.py).
+
 
 def h5_contents(path):
     """`({dataset path: array}, {group: its Keras name attributes})`."""
@@ -435,10 +477,13 @@ def test_checkpoint_of_the_original_codes_variables_converts(tmp_path, fixture_n
     with open(config_path, "w") as f:
         json.dump(fixture_config(fixture_name), f)
     outside = [
-        name for name in original
+        name
+        for name in original
         if not name.startswith("electra/") and not _is_optimizer_variable(name)
     ]
-    with pytest.warns(UserWarning, match=f"{len(outside)} variable\\(s\\) outside the discriminator") as record:
+    with pytest.warns(
+        UserWarning, match=f"{len(outside)} variable\\(s\\) outside the discriminator"
+    ) as record:
         backbone = convert_checkpoint("tf1", str(tmp_path / "ckpt"), config=str(config_path))
     assert not [w for w in record if "does not use" in str(w.message)]
     assert max_error(backbone, fixture_name) < TOLERANCE

@@ -13,7 +13,8 @@ from convbert_keras.data.wikipedia import wikitext_to_paragraphs
 def test_read_conll_sentences_and_tags(tmp_path):
     path = tmp_path / "ner.txt"
     path.write_text(
-        "-DOCSTART- -X- O\n\nParis NNP B-LOC\nis VBZ O\n\t\nBob\tB-PER\nsmiles O\n", encoding="utf-8"
+        "-DOCSTART- -X- O\n\nParis NNP B-LOC\nis VBZ O\n\t\nBob\tB-PER\nsmiles O\n",
+        encoding="utf-8",
     )
     sentences = read_conll(path)
     assert sentences == [(["Paris", "is"], ["B-LOC", "O"]), (["Bob", "smiles"], ["B-PER", "O"])]
@@ -39,7 +40,7 @@ WIKITEXT = """{{Infobox city|name=Paris|pop={{formatnum:2148000}}}}
 | cell || cell
 |}
 Short line.
-[[Category:Capitals]]"""
+[[Category:Capitals]]"""  # noqa: E501 (one long wikitext line, as dumps have)
 
 
 def test_wikitext_is_cleaned_to_paragraphs():

@@ -9,6 +9,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_tasks import backbone
+from test_tasks import sentiment_classifier
+from test_tasks import tokenizer
 
 from convbert_keras import ConvBertQuestionAnswerer
 from convbert_keras import ConvBertQuestionAnswererPreprocessor
@@ -16,9 +19,6 @@ from convbert_keras import ConvBertTokenClassifier
 from convbert_keras import ConvBertTokenClassifierPreprocessor
 from convbert_keras.export import export_for_tf_serving
 from convbert_keras.export import export_saved_model
-from test_tasks import backbone
-from test_tasks import sentiment_classifier
-from test_tasks import tokenizer
 
 # Runs in a fresh interpreter, as TF Serving would load the model: TensorFlow
 # and the tf-text op library; keras-hub and convbert_keras cannot be imported.
@@ -62,13 +62,25 @@ def serve(path, calls):
     """Calls signatures in a fresh process. Strings travel as latin-1 so
     that arbitrary bytes (invalid UTF-8 included) reach the model as is."""
     encoded = [
-        (s, {k: [x if isinstance(x, list) else (x.encode("utf-8") if isinstance(x, str) else x).decode("latin-1")
-                 for x in v] for k, v in inputs.items()})
+        (
+            s,
+            {
+                k: [
+                    x
+                    if isinstance(x, list)
+                    else (x.encode("utf-8") if isinstance(x, str) else x).decode("latin-1")
+                    for x in v
+                ]
+                for k, v in inputs.items()
+            },
+        )
         for s, inputs in calls
     ]
     result = subprocess.run(
         [sys.executable, "-c", SERVER, str(path), json.dumps(encoded)],
-        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])["results"]
@@ -82,8 +94,9 @@ def classifier_export(tmp_path_factory):
     """A text classifier and its export, read by two tests: one export (the
     slow part) for both."""
     model = sentiment_classifier()
-    path = export_saved_model(model, tmp_path_factory.mktemp("export") / "export",
-                              label_names=["neg", "pos"])
+    path = export_saved_model(
+        model, tmp_path_factory.mktemp("export") / "export", label_names=["neg", "pos"]
+    )
     return model, path
 
 
@@ -95,32 +108,39 @@ def test_classifier_export_serves_raw_strings_like_keras(classifier_export):
     ids = model.preprocessor(TEXTS)
     ids = {k: np.asarray(v).astype("int32").tolist() for k, v in ids.items()}
     long_text = "good " * 20000  # 100,000 characters
-    batch, alone, odd, empty, pair, by_ids = serve(path, [
-        ("serving_default", {"text": TEXTS + [long_text]}),
-        ("serving_default", {"text": [TEXTS[2]]}),
-        ("serving_default", {"text": ["", b"\xff\xfe bad \xc3"]}),
-        ("serving_default", {"text": []}),
-        ("classify_pair", {"text_a": TEXTS[:2], "text_b": TEXTS[1:]}),
-        ("predict_token_ids", ids),
-    ])
+    batch, alone, odd, empty, pair, by_ids = serve(
+        path,
+        [
+            ("serving_default", {"text": TEXTS + [long_text]}),
+            ("serving_default", {"text": [TEXTS[2]]}),
+            ("serving_default", {"text": ["", b"\xff\xfe bad \xc3"]}),
+            ("serving_default", {"text": []}),
+            ("classify_pair", {"text_a": TEXTS[:2], "text_b": TEXTS[1:]}),
+            ("predict_token_ids", ids),
+        ],
+    )
     np.testing.assert_allclose(batch["probabilities"][:3], expected, atol=1e-5)
     assert batch["label"][:3] == expected.argmax(-1).tolist()
     assert batch["label_name"][:3] == [["neg", "pos"][i] for i in expected.argmax(-1)]
     # A text's answer does not depend on the rest of its batch.
     np.testing.assert_allclose(alone["probabilities"][0], batch["probabilities"][2], atol=1e-5)
-    np.testing.assert_allclose(odd["probabilities"][0],
-                               tf.nn.softmax(model.predict([""], verbose=0)).numpy()[0], atol=1e-5)
+    np.testing.assert_allclose(
+        odd["probabilities"][0], tf.nn.softmax(model.predict([""], verbose=0)).numpy()[0], atol=1e-5
+    )
     assert len(odd["label"]) == 2 and empty["probabilities"] == [] and empty["label"] == []
     np.testing.assert_allclose(pair["probabilities"], pair_expected, atol=1e-5)
     np.testing.assert_allclose(by_ids["logits"], model.predict(TEXTS, verbose=0), atol=1e-5)
     # The 100,000-character text and the invalid UTF-8 get Keras' answers;
     # invalid bytes are dropped, so the latter reads as " bad ".
-    for served, text in ((batch["probabilities"][3], long_text),
-                         (odd["probabilities"][1], b"\xff\xfe bad \xc3")):
+    for served, text in (
+        (batch["probabilities"][3], long_text),
+        (odd["probabilities"][1], b"\xff\xfe bad \xc3"),
+    ):
         keras_answer = tf.nn.softmax(model.predict(tf.constant([text]), verbose=0)).numpy()[0]
         np.testing.assert_allclose(served, keras_answer, atol=1e-5)
     np.testing.assert_allclose(
-        odd["probabilities"][1], tf.nn.softmax(model.predict([" bad "], verbose=0)).numpy()[0],
+        odd["probabilities"][1],
+        tf.nn.softmax(model.predict([" bad "], verbose=0)).numpy()[0],
         atol=1e-5,
     )
 
@@ -135,9 +155,7 @@ def test_export_has_no_xla_and_saved_model_cli_lists_the_signatures(classifier_e
         saved.ParseFromString(f.read())
     functions = saved.meta_graphs[0].graph_def.library.function
     assert functions
-    assert not any(
-        fn.attr["_XlaMustCompile"].b for fn in functions if "_XlaMustCompile" in fn.attr
-    )
+    assert not any(fn.attr["_XlaMustCompile"].b for fn in functions if "_XlaMustCompile" in fn.attr)
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr[-2000:]
@@ -148,11 +166,13 @@ def test_export_has_no_xla_and_saved_model_cli_lists_the_signatures(classifier_e
 @pytest.mark.slow
 def test_token_classifier_and_question_answerer_exports(tmp_path):
     tagger = ConvBertTokenClassifier(
-        backbone(), num_classes=3,
+        backbone(),
+        num_classes=3,
         preprocessor=ConvBertTokenClassifierPreprocessor(tokenizer(), sequence_length=12),
     )
     answerer = ConvBertQuestionAnswerer(
-        backbone(), preprocessor=ConvBertQuestionAnswererPreprocessor(
+        backbone(),
+        preprocessor=ConvBertQuestionAnswererPreprocessor(
             tokenizer(), sequence_length=24, doc_stride=8, max_query_length=4
         ),
     )
@@ -183,10 +203,13 @@ def test_tf_serving_layout_versions_and_warmup(tmp_path):
     assert os.path.basename(first) == "1" and os.path.basename(second) == "2"
     config = (tmp_path / "models.config").read_text()
     assert "name: 'sentiment'" in config and "base_path: '/models/sentiment'" in config
-    records = list(tf.data.TFRecordDataset(os.path.join(second, "assets.extra", "tf_serving_warmup_requests")))
+    records = list(
+        tf.data.TFRecordDataset(os.path.join(second, "assets.extra", "tf_serving_warmup_requests"))
+    )
     logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
-        "serving_default", "classify_pair"
+        "serving_default",
+        "classify_pair",
     ]
     assert list(logs[0].predict_log.request.inputs) == ["text"]
     with pytest.raises(ValueError, match="never overwritten"):
@@ -194,4 +217,6 @@ def test_tf_serving_layout_versions_and_warmup(tmp_path):
     with pytest.raises(ValueError, match="may only hold"):
         export_for_tf_serving(model, "my model", base_dir=tmp_path)
     with pytest.raises(ValueError, match="2 label names for 3 classes"):
-        export_saved_model(sentiment_classifier(num_classes=3), tmp_path / "x", label_names=["a", "b"])
+        export_saved_model(
+            sentiment_classifier(num_classes=3), tmp_path / "x", label_names=["a", "b"]
+        )

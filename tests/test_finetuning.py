@@ -10,14 +10,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_pretraining import TINY
+from test_pretraining import VOCAB
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.data.tables import read_labelled_file
 from convbert_keras.optimizers import ConvBertAdamW
-from test_pretraining import TINY
-from test_pretraining import VOCAB
-
 
 
 def one_step(optimizer):
@@ -61,8 +60,10 @@ def electra_names(classifier):
     `task_specific/`."""
     from convbert_keras.convert.weights import backbone_weight_map
 
-    names = {id(v): "electra/" + re.sub(r"layer\.(\d+)\.", r"layer_\1.", hf).replace(".", "/")
-             for v, hf, _ in backbone_weight_map(classifier.backbone)}
+    names = {
+        id(v): "electra/" + re.sub(r"layer\.(\d+)\.", r"layer_\1.", hf).replace(".", "/")
+        for v, hf, _ in backbone_weight_map(classifier.backbone)
+    }
     return [names.get(id(v), "task_specific/" + v.path) for v in classifier.trainable_variables]
 
 
@@ -72,8 +73,11 @@ def test_learning_rates_and_weight_decay_follow_electras_depth_table():
     keras.utils.set_random_seed(0)
     classifier = ConvBertTextClassifier(ConvBertBackbone(**TINY), num_classes=2, preprocessor=None)
     classifier(
-        {"token_ids": np.ones((1, 4), "int32"), "segment_ids": np.zeros((1, 4), "int32"),
-         "padding_mask": np.ones((1, 4), "int32")}
+        {
+            "token_ids": np.ones((1, 4), "int32"),
+            "segment_ids": np.zeros((1, 4), "int32"),
+            "padding_mask": np.ones((1, 4), "int32"),
+        }
     )
     variables = classifier.trainable_variables
     expected = [electra_rates(name, 2, 0.5) for name in electra_names(classifier)]
@@ -89,17 +93,21 @@ def test_learning_rates_and_weight_decay_follow_electras_depth_table():
         return moved, before
 
     # Adam's first step moves every weight by about its learning rate.
-    moved, _ = step(ConvBertAdamW(1e-2, weight_decay=0.0, layer_decay=0.5, num_layers=2),
-                    keras.ops.ones_like)
+    moved, _ = step(
+        ConvBertAdamW(1e-2, weight_decay=0.0, layer_decay=0.5, num_layers=2), keras.ops.ones_like
+    )
     for variable, step_taken, (factor, _) in zip(variables, moved, expected):
-        np.testing.assert_allclose(np.abs(step_taken), 1e-2 * factor, rtol=1e-3,
-                                   err_msg=variable.path)
+        np.testing.assert_allclose(
+            np.abs(step_taken), 1e-2 * factor, rtol=1e-3, err_msg=variable.path
+        )
     # With no gradient only the decoupled weight decay moves a weight.
-    moved, before = step(ConvBertAdamW(1e-2, weight_decay=0.1, layer_decay=0.5, num_layers=2),
-                         keras.ops.zeros_like)
+    moved, before = step(
+        ConvBertAdamW(1e-2, weight_decay=0.1, layer_decay=0.5, num_layers=2), keras.ops.zeros_like
+    )
     for variable, step_taken, weight, (factor, decayed) in zip(variables, moved, before, expected):
-        np.testing.assert_allclose(step_taken, -1e-3 * factor * weight * decayed, atol=1e-8,
-                                   err_msg=variable.path)
+        np.testing.assert_allclose(
+            step_taken, -1e-3 * factor * weight * decayed, atol=1e-8, err_msg=variable.path
+        )
     with pytest.raises(ValueError, match="needs `num_layers`"):
         ConvBertAdamW(1e-3, layer_decay=0.8)
 
@@ -108,22 +116,35 @@ def test_the_masked_lm_output_bias_is_not_decayed():
     from convbert_keras.models.pretrainer import ConvBertPretrainer
     from convbert_keras.optimizers import decays
 
-    pretrainer = ConvBertPretrainer(ConvBertBackbone(**TINY), mask_token_id=4,
-                                    special_token_ids=[0, 2, 3])
-    pretrainer({"token_ids": np.full((1, 8), 5, "int32"), "segment_ids": np.zeros((1, 8), "int32"),
-                "padding_mask": np.ones((1, 8), "int32")})
+    pretrainer = ConvBertPretrainer(
+        ConvBertBackbone(**TINY), mask_token_id=4, special_token_ids=[0, 2, 3]
+    )
+    pretrainer(
+        {
+            "token_ids": np.full((1, 8), 5, "int32"),
+            "segment_ids": np.zeros((1, 8), "int32"),
+            "padding_mask": np.ones((1, 8), "int32"),
+        }
+    )
     biases = [v.path for v in pretrainer.trainable_variables if v.path.endswith("output_bias")]
     assert biases and not any(decays(path) for path in biases)
 
 
 def test_tables_read_csv_tsv_jsonl(tmp_path):
-    (tmp_path / "a.csv").write_text("text,other,label\nfine film,x,pos\n\"bad, bad\",y,neg\n", encoding="utf-8")
-    assert read_labelled_file(tmp_path / "a.csv", "text", "label", ["neg", "pos"]) == (
-        ["fine film", "bad, bad"], [1, 0]
+    (tmp_path / "a.csv").write_text(
+        'text,other,label\nfine film,x,pos\n"bad, bad",y,neg\n', encoding="utf-8"
     )
-    (tmp_path / "a.tsv").write_text("s1\ts2\tscore\ta\tb\t3.5\n".replace("\ta\t", "\na\t"), encoding="utf-8")
+    assert read_labelled_file(tmp_path / "a.csv", "text", "label", ["neg", "pos"]) == (
+        ["fine film", "bad, bad"],
+        [1, 0],
+    )
+    (tmp_path / "a.tsv").write_text(
+        "s1\ts2\tscore\ta\tb\t3.5\n".replace("\ta\t", "\na\t"), encoding="utf-8"
+    )
     assert read_labelled_file(tmp_path / "a.tsv", ["s1", "s2"], "score") == ((["a"], ["b"]), [3.5])
-    (tmp_path / "a.jsonl").write_text('{"t": "x", "l": 1}\n\n{"t": "y", "l": 0}\n', encoding="utf-8")
+    (tmp_path / "a.jsonl").write_text(
+        '{"t": "x", "l": 1}\n\n{"t": "y", "l": 0}\n', encoding="utf-8"
+    )
     assert read_labelled_file(tmp_path / "a.jsonl", "t", "l", [0, 1]) == (["x", "y"], [1, 0])
 
 
@@ -136,7 +157,9 @@ def test_tables_bad_input_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"line 2: no column 't'"):
         read_labelled_file(path, "t", "l", [0, 1])
     path.write_text('{"t": "x", "l": 7}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"line 1: label 7 is not one of the declared labels \['0', '1'\]"):
+    with pytest.raises(
+        ValueError, match=r"line 1: label 7 is not one of the declared labels \['0', '1'\]"
+    ):
         read_labelled_file(path, "t", "l", [0, 1])
     path.write_text('{"t": "x", "l": "high"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match="label 'high' is not a number"):
@@ -158,12 +181,18 @@ def tiny_preset(tmp_path_factory):
 
 
 def test_unknown_task_and_missing_preset_are_named(tmp_path, tiny_preset):
-    from convbert_keras.finetuning import FinetuneData, finetune, named_data
+    from convbert_keras.finetuning import FinetuneData
+    from convbert_keras.finetuning import finetune
+    from convbert_keras.finetuning import named_data
 
     with pytest.raises(ValueError, match="Unknown task 'glue'; expected a GLUE task"):
         named_data("glue")
     data = FinetuneData(
-        "classification", (["a"], np.array([0])), {"validation": (["a"], np.array([0]))}, 2, ("accuracy",)
+        "classification",
+        (["a"], np.array([0])),
+        {"validation": (["a"], np.array([0]))},
+        2,
+        ("accuracy",),
     )
     with pytest.raises(ValueError, match="is not a preset directory"):
         finetune(data, str(tmp_path), preset=str(tmp_path / "nothing"))
@@ -171,7 +200,9 @@ def test_unknown_task_and_missing_preset_are_named(tmp_path, tiny_preset):
         finetune(data, str(tmp_path))
 
 
-@pytest.mark.parametrize("task", ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli"])
+@pytest.mark.parametrize(
+    "task", ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli"]
+)
 def test_every_glue_task_loads_its_features_splits_and_labels_under_mock_data(task):
     import tensorflow_datasets as tfds
 
@@ -181,8 +212,11 @@ def test_every_glue_task_loads_its_features_splits_and_labels_under_mock_data(ta
     spec = GLUE_TASKS[task]
     with tfds.testing.mock_data(num_examples=6):
         data = named_data(task)
-        assert (data.kind, data.num_classes, data.metrics) == ("classification", spec.num_classes,
-                                                               spec.metrics)
+        assert (data.kind, data.num_classes, data.metrics) == (
+            "classification",
+            spec.num_classes,
+            spec.metrics,
+        )
         assert sorted(data.validation) == sorted(spec.validation_splits)
         for dataset in (data.train, *data.validation.values()):
             texts, labels = next(iter(dataset.batch(6)))
@@ -202,13 +236,19 @@ def test_every_kind_of_task_runs_end_to_end_under_mock_data(tmp_path, tiny_prese
     import tensorflow_datasets as tfds
 
     from convbert_keras.data.glue import GLUE_TASKS
-    from convbert_keras.finetuning import finetune, named_data
+    from convbert_keras.finetuning import finetune
+    from convbert_keras.finetuning import named_data
 
     with tfds.testing.mock_data(num_examples=6):
         data = named_data(task)
         results = finetune(
-            data, str(tmp_path / "run"), preset=tiny_preset, epochs=1, batch_size=4,
-            sequence_length=16 if not task.startswith("squad") else 32, verbose=0,
+            data,
+            str(tmp_path / "run"),
+            preset=tiny_preset,
+            epochs=1,
+            batch_size=4,
+            sequence_length=16 if not task.startswith("squad") else 32,
+            verbose=0,
             jit_compile=False,  # XLA is covered elsewhere; this checks the data paths
         )
     best = results["best"]
@@ -233,18 +273,38 @@ def test_finetune_script_on_local_files(tmp_path, tiny_preset):
 
     def command(labels, output):
         return [
-            sys.executable, script, "--train", str(tmp_path / "train.jsonl"),
-            "--validation", str(tmp_path / "dev.jsonl"), "--test", str(tmp_path / "test.jsonl"),
-            "--text-columns", "review",
-            "--label-column", "sentiment", "--labels", *labels, "--preset", tiny_preset,
-            "--output", str(tmp_path / output), "--epochs", "4", "--batch-size", "8",
-            "--learning-rate", "5e-3", "--sequence-length", "16",
+            sys.executable,
+            script,
+            "--train",
+            str(tmp_path / "train.jsonl"),
+            "--validation",
+            str(tmp_path / "dev.jsonl"),
+            "--test",
+            str(tmp_path / "test.jsonl"),
+            "--text-columns",
+            "review",
+            "--label-column",
+            "sentiment",
+            "--labels",
+            *labels,
+            "--preset",
+            tiny_preset,
+            "--output",
+            str(tmp_path / output),
+            "--epochs",
+            "4",
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "5e-3",
+            "--sequence-length",
+            "16",
         ]
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(command(["neg", "pos"], "run"), capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    printed = json.loads(result.stdout[result.stdout.index("{"):])
+    printed = json.loads(result.stdout[result.stdout.index("{") :])
     best = printed["best"]
     assert best["validation"]["accuracy"] == 1.0
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -257,7 +317,8 @@ def test_finetune_script_on_local_files(tmp_path, tiny_preset):
 
 @pytest.mark.slow
 def test_early_stopping_and_results_json(tmp_path, tiny_preset):
-    from convbert_keras.finetuning import FinetuneData, finetune
+    from convbert_keras.finetuning import FinetuneData
+    from convbert_keras.finetuning import finetune
 
     # Labels unrelated to the text, validated on texts never trained on:
     # validation accuracy cannot keep improving.
@@ -268,8 +329,17 @@ def test_early_stopping_and_results_json(tmp_path, tiny_preset):
     train, validation = (texts[:32], labels[:32]), (texts[32:], labels[32:])
     assert not set(train[0]) & set(validation[0])
     data = FinetuneData("classification", train, {"validation": validation}, 2, ("accuracy",))
-    results = finetune(data, str(tmp_path / "run"), preset=tiny_preset, epochs=8, batch_size=8,
-                       sequence_length=16, patience=1, verbose=0, jit_compile=False)
+    results = finetune(
+        data,
+        str(tmp_path / "run"),
+        preset=tiny_preset,
+        epochs=8,
+        batch_size=8,
+        sequence_length=16,
+        patience=1,
+        verbose=0,
+        jit_compile=False,
+    )
     epochs = results["epochs"]
     scores = [e["validation"]["accuracy"] for e in epochs]
     best = results["best"]
@@ -277,7 +347,7 @@ def test_early_stopping_and_results_json(tmp_path, tiny_preset):
     assert 2 <= len(epochs) < 8
     assert epochs[-1]["epoch"] == best["epoch"] + 1
     assert best["score"] == scores[best["epoch"] - 1] == max(scores)
-    assert all(score <= best["score"] for score in scores[best["epoch"]:])
+    assert all(score <= best["score"] for score in scores[best["epoch"] :])
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["best"] == best and saved["epochs"] == epochs
 
@@ -285,16 +355,32 @@ def test_early_stopping_and_results_json(tmp_path, tiny_preset):
 @pytest.mark.slow
 def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
     from convbert_keras.export.tf_serving import load_task
-    from convbert_keras.finetuning import FinetuneData, evaluate_task, finetune
+    from convbert_keras.finetuning import FinetuneData
+    from convbert_keras.finetuning import evaluate_task
+    from convbert_keras.finetuning import finetune
 
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(["the", "movie", "plot", "good", "bad"], 4)) for _ in range(48)]
     labels = np.array(["good" in t for t in texts], "int32")
-    data = FinetuneData("classification", (texts[:32], labels[:32]),
-                        {"validation": (texts[32:40], labels[32:40])}, 2, ("accuracy",),
-                        test={"test": (texts[40:], labels[40:])})
-    results = finetune(data, str(tmp_path / "run"), preset=tiny_preset, epochs=3, batch_size=8,
-                       learning_rate=5e-3, sequence_length=16, verbose=0, jit_compile=False)
+    data = FinetuneData(
+        "classification",
+        (texts[:32], labels[:32]),
+        {"validation": (texts[32:40], labels[32:40])},
+        2,
+        ("accuracy",),
+        test={"test": (texts[40:], labels[40:])},
+    )
+    results = finetune(
+        data,
+        str(tmp_path / "run"),
+        preset=tiny_preset,
+        epochs=3,
+        batch_size=8,
+        learning_rate=5e-3,
+        sequence_length=16,
+        verbose=0,
+        jit_compile=False,
+    )
     # Every epoch reports validation only; the test appears once, for the
     # model kept as the best epoch.
     assert all(set(e) == {"epoch", "loss", "validation"} for e in results["epochs"])
@@ -305,16 +391,20 @@ def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
 
 
 @pytest.mark.slow
-def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(tmp_path, tiny_preset,
-                                                                           capsys):
-    from convbert_keras.finetuning import FinetuneData, finetune
+def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(
+    tmp_path, tiny_preset, capsys
+):
+    from convbert_keras.finetuning import FinetuneData
+    from convbert_keras.finetuning import finetune
 
     texts = ["the movie was good", "the plot was bad"] * 8
     labels = np.array([1, 0] * 8, "int32")
-    data = FinetuneData("classification", (texts, labels), {"validation": (texts, labels)}, 2,
-                        ("accuracy",))
-    settings = dict(preset=tiny_preset, epochs=1, batch_size=8, sequence_length=16,
-                    jit_compile=False)
+    data = FinetuneData(
+        "classification", (texts, labels), {"validation": (texts, labels)}, 2, ("accuracy",)
+    )
+    settings = dict(
+        preset=tiny_preset, epochs=1, batch_size=8, sequence_length=16, jit_compile=False
+    )
     first = finetune(data, str(tmp_path / "run"), verbose=0, **settings)
     for change, message in [
         (dict(batch_size=4), "batch_size=8; this one has batch_size=4"),
@@ -350,11 +440,20 @@ def test_readme_defaults_layer_decay_warmup_and_clipping(tmp_path, tiny_preset, 
     monkeypatch.setattr(finetuning, "adamw", spy)
     texts = ["the movie was good", "the plot was bad"] * 10
     labels = np.array([1, 0] * 10, "int32")
-    data = finetuning.FinetuneData("classification", (texts, labels),
-                                   {"validation": (texts, labels)}, 2, ("accuracy",))
+    data = finetuning.FinetuneData(
+        "classification", (texts, labels), {"validation": (texts, labels)}, 2, ("accuracy",)
+    )
     with pytest.raises(_OptimizerMade):
-        finetuning.finetune(data, str(tmp_path / "run"), preset=tiny_preset, epochs=2,
-                            batch_size=4, sequence_length=16, jit_compile=False, verbose=0)
+        finetuning.finetune(
+            data,
+            str(tmp_path / "run"),
+            preset=tiny_preset,
+            epochs=2,
+            batch_size=4,
+            sequence_length=16,
+            jit_compile=False,
+            verbose=0,
+        )
     ((schedule, optimizer),) = made
     assert optimizer.layer_decay == 0.8
     assert (schedule.total_steps, schedule.warmup_steps) == (10, 1)  # 10% of 2 x 20 / 4 steps

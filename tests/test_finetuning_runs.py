@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-
 from test_pretraining import TINY
 from test_pretraining import VOCAB
 
@@ -51,19 +50,47 @@ def write_inputs(tmp_path):
 def command(tmp_path, output, mirrored=False):
     strategy = ["--strategy", "mirrored", "--cpu-devices", "2"] if mirrored else []
     return [
-        sys.executable, os.path.join(ROOT, "scripts", "finetune.py"), *strategy,
-        "--train", str(tmp_path / "train.jsonl"),
-        "--validation", str(tmp_path / "dev.jsonl"), "--test", str(tmp_path / "test.jsonl"),
-        "--text-columns", "review", "--label-column", "sentiment", "--labels", "neg", "pos",
-        "--preset", str(tmp_path / "preset"), "--output", str(output), "--epochs", "3",
-        "--batch-size", "8", "--learning-rate", "5e-3", "--sequence-length", "16",
-        "--checkpoint-every", "3",
+        sys.executable,
+        os.path.join(ROOT, "scripts", "finetune.py"),
+        *strategy,
+        "--train",
+        str(tmp_path / "train.jsonl"),
+        "--validation",
+        str(tmp_path / "dev.jsonl"),
+        "--test",
+        str(tmp_path / "test.jsonl"),
+        "--text-columns",
+        "review",
+        "--label-column",
+        "sentiment",
+        "--labels",
+        "neg",
+        "pos",
+        "--preset",
+        str(tmp_path / "preset"),
+        "--output",
+        str(output),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "5e-3",
+        "--sequence-length",
+        "16",
+        "--checkpoint-every",
+        "3",
     ]
 
 
 def run(tmp_path, output, mirrored=False, dump=None):
-    result = subprocess.run(command(tmp_path, output, mirrored), env=environment(dump),
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        command(tmp_path, output, mirrored),
+        env=environment(dump),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -72,8 +99,11 @@ def checkpoint_variables(path):
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(str(path))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if "save_counter" not in name and "_CHECKPOINTABLE_OBJECT_GRAPH" not in name}
+    return {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if "save_counter" not in name and "_CHECKPOINTABLE_OBJECT_GRAPH" not in name
+    }
 
 
 def kill_after_mid_epoch_checkpoint(tmp_path, output):
@@ -82,8 +112,12 @@ def kill_after_mid_epoch_checkpoint(tmp_path, output):
     checkpoints gone, while results.json may already hold epoch 2."""
     import tensorflow as tf
 
-    process = subprocess.Popen(command(tmp_path, output), env=environment(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command(tmp_path, output),
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state = output / "checkpoints" / "checkpoint"
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
@@ -110,12 +144,20 @@ def runs(tmp_path_factory):
     resumed = run(tmp_path, tmp_path / "killed")
     mirrored = run(tmp_path, tmp_path / "mirrored", mirrored=True, dump=tmp_path / "xla")
     again = run(tmp_path, tmp_path / "straight")
-    return dict(tmp_path=tmp_path, straight=straight, resumed=resumed, mirrored=mirrored,
-                again=again, at_kill=at_kill)
+    return dict(
+        tmp_path=tmp_path,
+        straight=straight,
+        resumed=resumed,
+        mirrored=mirrored,
+        again=again,
+        at_kill=at_kill,
+    )
 
 
 def final(runs, name):
-    return checkpoint_variables(runs["tmp_path"] / name / "checkpoints" / f"ckpt-{3 * STEPS_PER_EPOCH}")
+    return checkpoint_variables(
+        runs["tmp_path"] / name / "checkpoints" / f"ckpt-{3 * STEPS_PER_EPOCH}"
+    )
 
 
 def results(runs, name):
@@ -132,8 +174,11 @@ def assert_same(first, second, atol=1e-5):
 def test_killed_mid_epoch_resumes_to_the_uninterrupted_run(runs):
     assert "Resuming from" in runs["resumed"] and "at step 9." in runs["resumed"]
     assert_same(final(runs, "straight"), final(runs, "killed"), atol=0)
-    moved = max(np.abs(final(runs, "killed")[k] - v).max() for k, v in runs["at_kill"].items()
-                if v.dtype.kind == "f")
+    moved = max(
+        np.abs(final(runs, "killed")[k] - v).max()
+        for k, v in runs["at_kill"].items()
+        if v.dtype.kind == "f"
+    )
     assert moved > 1e-3
     # One record per epoch, the same as the uninterrupted run's.
     straight, killed = results(runs, "straight"), results(runs, "killed")
@@ -146,7 +191,7 @@ def test_killed_mid_epoch_resumes_to_the_uninterrupted_run(runs):
 
 def test_a_finished_run_says_so(runs):
     assert "is complete; nothing to train" in runs["again"]
-    printed = json.loads(runs["again"][runs["again"].index("{"):])
+    printed = json.loads(runs["again"][runs["again"].index("{") :])
     assert printed["test"] == results(runs, "straight")["test"]
     assert [e["epoch"] for e in results(runs, "straight")["epochs"]] == [1, 2, 3]
 

@@ -1,8 +1,8 @@
 import keras
 import numpy as np
+import numpy_reference as ref
 import pytest
 
-import numpy_reference as ref
 from convbert_keras import ConvBertEncoderLayer
 from convbert_keras import GroupedDense
 from convbert_keras import MixedAttention
@@ -53,7 +53,12 @@ def numpy_mixed_attention(layer, x, padding_mask):
     if layer.conv_type != "none":
         conv = layer.span_dynamic_conv
         conv_out = ref.span_dynamic_conv(
-            x, query, conv_weights(conv), heads, d, conv.kernel_size,
+            x,
+            query,
+            conv_weights(conv),
+            heads,
+            d,
+            conv.kernel_size,
             span=conv.conv_type == "span",
         )
         context = np.concatenate([context, conv_out], axis=2)
@@ -66,9 +71,9 @@ def test_grouped_dense_matches_per_group_matmul():
     y = layer(x).numpy()
     kernel, bias = layer.kernel.numpy(), layer.bias.numpy()
     assert kernel.shape == (3, 3, 4)
-    expected = np.concatenate(
-        [x[..., 3 * g : 3 * g + 3] @ kernel[g] for g in range(3)], axis=-1
-    ) + bias
+    expected = (
+        np.concatenate([x[..., 3 * g : 3 * g + 3] @ kernel[g] for g in range(3)], axis=-1) + bias
+    )
     np.testing.assert_allclose(y, expected, atol=1e-5)
 
 
@@ -111,9 +116,7 @@ def test_span_dynamic_conv_matches_numpy(conv_type):
     x, q = randn(2, 6, 12), randn(2, 6, 8)
     conv(x, q)
     randomize(conv)
-    expected = ref.span_dynamic_conv(
-        x, q, conv_weights(conv), 2, 4, 5, span=conv_type == "span"
-    )
+    expected = ref.span_dynamic_conv(x, q, conv_weights(conv), 2, 4, 5, span=conv_type == "span")
     np.testing.assert_allclose(conv(x, q).numpy(), expected, atol=1e-5)
     assert hasattr(conv, "key_pointwise_dense") == (conv_type == "span")
 
@@ -127,11 +130,13 @@ def test_span_key_equals_keras_separable_conv1d():
     assert conv.key_pointwise_dense.kernel.shape == (16, 8)
     separable = keras.layers.SeparableConv1D(8, 9, padding="same")
     separable.build((None, None, 16))
-    separable.set_weights([
-        conv.key_depthwise_kernel.numpy()[..., None],
-        conv.key_pointwise_dense.kernel.numpy()[None],
-        conv.key_pointwise_dense.bias.numpy(),
-    ])
+    separable.set_weights(
+        [
+            conv.key_depthwise_kernel.numpy()[..., None],
+            conv.key_pointwise_dense.kernel.numpy()[None],
+            conv.key_pointwise_dense.bias.numpy(),
+        ]
+    )
     ours = conv.key_pointwise_dense(depthwise_conv(x, conv.key_depthwise_kernel))
     np.testing.assert_allclose(ours.numpy(), separable(x).numpy(), atol=1e-5)
     assert conv.kernel_dense.kernel.shape == (8, 2 * 9)
@@ -152,7 +157,13 @@ def test_span_dynamic_conv_rejects_bad_config(kwargs, message):
 
 @pytest.mark.parametrize(
     "conv_type, num_heads, head_ratio, expected_heads",
-    [("span", 4, 2, 2), ("dynamic", 4, 2, 2), ("none", 4, 2, 4), ("span", 4, 3, 1), ("span", 2, 4, 1)],
+    [
+        ("span", 4, 2, 2),
+        ("dynamic", 4, 2, 2),
+        ("none", 4, 2, 4),
+        ("span", 4, 3, 1),
+        ("span", 2, 4, 1),
+    ],
 )
 def test_mixed_attention_matches_numpy(conv_type, num_heads, head_ratio, expected_heads):
     layer = MixedAttention(
@@ -169,7 +180,9 @@ def test_mixed_attention_matches_numpy(conv_type, num_heads, head_ratio, expecte
 
 
 def test_mixed_attention_rejects_indivisible_hidden():
-    with pytest.raises(ValueError, match=r"`hidden_dim` \(10\) must be divisible by `num_heads` \(4\)"):
+    with pytest.raises(
+        ValueError, match=r"`hidden_dim` \(10\) must be divisible by `num_heads` \(4\)"
+    ):
         MixedAttention(num_heads=4)(randn(1, 3, 10))
 
 
@@ -198,9 +211,10 @@ def test_encoder_layer_matches_numpy(num_groups):
         if kernel.ndim == 2:
             return t @ kernel + sub.bias.numpy()
         g, gin = kernel.shape[:2]
-        return np.concatenate(
-            [t[..., i * gin : (i + 1) * gin] @ kernel[i] for i in range(g)], -1
-        ) + sub.bias.numpy()
+        return (
+            np.concatenate([t[..., i * gin : (i + 1) * gin] @ kernel[i] for i in range(g)], -1)
+            + sub.bias.numpy()
+        )
 
     f = ffn(ref.gelu(ffn(h, layer.feedforward_intermediate_dense)), layer.feedforward_output_dense)
     ln2 = layer.feedforward_layer_norm
@@ -222,8 +236,12 @@ def test_encoder_layer_dropout_only_in_training():
     [
         lambda: GroupedDense(units=8, num_groups=2),
         lambda: SpanDynamicConv(num_heads=2, head_dim=4, kernel_size=3, conv_type="dynamic"),
-        lambda: MixedAttention(num_heads=4, head_ratio=2, conv_kernel_size=7, dropout=0.2, mask_padding_in_conv=True),
-        lambda: ConvBertEncoderLayer(num_heads=4, intermediate_dim=32, num_groups=2, conv_type="none"),
+        lambda: MixedAttention(
+            num_heads=4, head_ratio=2, conv_kernel_size=7, dropout=0.2, mask_padding_in_conv=True
+        ),
+        lambda: ConvBertEncoderLayer(
+            num_heads=4, intermediate_dim=32, num_groups=2, conv_type="none"
+        ),
     ],
 )
 def test_layer_config_round_trip(make):

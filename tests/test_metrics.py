@@ -10,7 +10,11 @@ from convbert_keras.metrics import entity_spans
 def test_entity_spans_follow_conlleval_chunking():
     tags = ["B-PER", "I-PER", "O", "I-LOC", "I-LOC", "B-LOC", "I-ORG", "B-PER"]
     assert entity_spans(tags) == [
-        ("PER", 0, 2), ("LOC", 3, 5), ("LOC", 5, 6), ("ORG", 6, 7), ("PER", 7, 8),
+        ("PER", 0, 2),
+        ("LOC", 3, 5),
+        ("LOC", 5, 6),
+        ("ORG", 6, 7),
+        ("PER", 7, 8),
     ]
     assert entity_spans([]) == [] and entity_spans(["O", "O"]) == []
 
@@ -27,7 +31,9 @@ def test_entity_f1_hand_computed():
 
 
 def test_entity_f1_matches_seqeval_on_random_tags():
-    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.metrics import f1_score
+    from seqeval.metrics import precision_score
+    from seqeval.metrics import recall_score
 
     rng = np.random.default_rng(0)
     tags = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG"]
@@ -55,7 +61,11 @@ def test_classification_metrics_match_scikit_learn_and_scipy():
     from scipy import stats
     from sklearn import metrics as sk
 
-    from convbert_keras.metrics import accuracy, f1, matthews_correlation, pearson, spearman
+    from convbert_keras.metrics import accuracy
+    from convbert_keras.metrics import f1
+    from convbert_keras.metrics import matthews_correlation
+    from convbert_keras.metrics import pearson
+    from convbert_keras.metrics import spearman
 
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 500)
@@ -67,7 +77,9 @@ def test_classification_metrics_match_scikit_learn_and_scipy():
     )
     three = rng.integers(0, 3, 500)
     guesses = np.where(rng.random(500) < 0.5, three, rng.integers(0, 3, 500))
-    assert matthews_correlation(three, guesses) == pytest.approx(sk.matthews_corrcoef(three, guesses))
+    assert matthews_correlation(three, guesses) == pytest.approx(
+        sk.matthews_corrcoef(three, guesses)
+    )
     scores = rng.random(300) * 5
     noisy = np.round(scores + rng.normal(0, 1, 300), 1)  # rounding makes ties
     assert pearson(scores, noisy) == pytest.approx(stats.pearsonr(scores, noisy)[0])
@@ -75,7 +87,9 @@ def test_classification_metrics_match_scikit_learn_and_scipy():
 
 
 def test_classification_metrics_hand_computed_edges():
-    from convbert_keras.metrics import accuracy, f1, matthews_correlation
+    from convbert_keras.metrics import accuracy
+    from convbert_keras.metrics import f1
+    from convbert_keras.metrics import matthews_correlation
 
     assert matthews_correlation([1, 1, 0, 0], [1, 0, 0, 0]) == pytest.approx(1 / np.sqrt(3))
     assert matthews_correlation([1, 0, 1], [1, 1, 1]) == 0.0  # constant prediction
@@ -88,7 +102,8 @@ def test_classification_metrics_hand_computed_edges():
 
 
 def test_squad_scores_follow_the_official_script():
-    from convbert_keras.metrics import normalize_answer, squad_scores
+    from convbert_keras.metrics import normalize_answer
+    from convbert_keras.metrics import squad_scores
 
     assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
     assert normalize_answer("an apple, a pear and the plum") == "apple pear and plum"

@@ -37,16 +37,27 @@ def test_base_at_full_depth_matches_transformers_float64(tmp_path):
     del model
 
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "convert_checkpoint.py"),
-         "--source", "hf", "--input", str(tmp_path / "hf"), "--output", str(tmp_path / "preset")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            os.path.join(ROOT, "scripts", "convert_checkpoint.py"),
+            "--source",
+            "hf",
+            "--input",
+            str(tmp_path / "hf"),
+            "--output",
+            str(tmp_path / "preset"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     backbone = ConvBertBackbone.from_preset(str(tmp_path / "preset"))
     got = np.asarray(backbone.predict_on_batch(inputs)["sequence_output"], "float64")
     our_error = float(np.abs(got - truth).max())
     their_error = float(np.abs(theirs - truth).max())
-    print(f"base, 12 layers: max abs error against float64: ours {our_error:.2e}, "
-          f"transformers float32 {their_error:.2e}")
+    print(
+        f"base, 12 layers: max abs error against float64: ours {our_error:.2e}, "
+        f"transformers float32 {their_error:.2e}"
+    )
     # Same order as transformers' own float32 (summation orders differ).
     assert our_error <= 3 * their_error

@@ -83,11 +83,15 @@ def test_weights_are_far_from_initialisation(case):
         for hook in hooks:
             hook.remove()
     real = inputs["padding_mask"].astype(bool)
-    attention_peak = np.mean([a.numpy().max(-1).transpose(0, 2, 1)[real].mean() for a in attentions])
+    attention_peak = np.mean(
+        [a.numpy().max(-1).transpose(0, 2, 1)[real].mean() for a in attentions]
+    )
     kernel_probs = torch.softmax(torch.cat(kernels).reshape(-1, kwargs["conv_kernel_size"]), -1)
     kernel_peak = float(kernel_probs.max(-1).values.mean())
-    print(f"{name}: mean top attention weight {attention_peak:.2f} over 2-64 keys, "
-          f"mean top kernel tap {kernel_peak:.2f} of 9")
+    print(
+        f"{name}: mean top attention weight {attention_peak:.2f} over 2-64 keys, "
+        f"mean top kernel tap {kernel_peak:.2f} of 9"
+    )
     # Uniform would be about 1/40 and 1/9; initial weights give about that.
     assert attention_peak > 0.25
     assert kernel_peak > 0.4
@@ -102,8 +106,10 @@ def test_float32_is_as_close_to_float64_as_transformers(case):
     got = ours(kwargs, state, inputs)
     their_error = float(np.abs(theirs - truth).max())
     our_error = float(np.abs(got - truth).max())
-    print(f"{name}: max abs error against float64: ours {our_error:.2e}, "
-          f"transformers float32 {their_error:.2e}")
+    print(
+        f"{name}: max abs error against float64: ours {our_error:.2e}, "
+        f"transformers float32 {their_error:.2e}"
+    )
     # Same order as transformers' own float32 (summation orders differ).
     assert our_error <= 3 * their_error
 
@@ -128,7 +134,8 @@ def _swap_attention_and_conv(attention):
 
 
 @pytest.mark.parametrize(
-    "edit", [_reverse_key_taps, _zero_kernel_generator, _swap_attention_and_conv],
+    "edit",
+    [_reverse_key_taps, _zero_kernel_generator, _swap_attention_and_conv],
     ids=["reversed-key-taps", "zeroed-kernel-generator", "swapped-concatenation"],
 )
 def test_negative_controls_are_caught(case, edit):

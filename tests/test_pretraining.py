@@ -1,17 +1,14 @@
 """Replaced-token-detection pretraining: masking, the corpus pipeline, runs."""
 
-import json
 import os
 import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import FIXTURES
+
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.data.corpus import pack_sentences
@@ -25,12 +22,21 @@ from convbert_keras.pretraining import pretrain
 VOCAB = os.path.join(FIXTURES, "tiny", "vocab.txt")
 # Fixture ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4, words from 5.
 TINY = dict(
-    vocabulary_size=64, num_layers=2, num_heads=4, hidden_dim=32, embedding_dim=16,
-    intermediate_dim=64, max_sequence_length=32,
+    vocabulary_size=64,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=32,
+    embedding_dim=16,
+    intermediate_dim=64,
+    max_sequence_length=32,
 )
 SENTENCES = [
-    "the movie was good.", "the plot was bad!", "a great film and a funny story.",
-    "the actor was boring?", "hello world.", "it was a good movie and a bad plot.",
+    "the movie was good.",
+    "the plot was bad!",
+    "a great film and a funny story.",
+    "the actor was boring?",
+    "hello world.",
+    "it was a good movie and a bad plot.",
 ]
 
 
@@ -61,9 +67,11 @@ def test_generator_is_a_quarter_width_and_shares_the_embeddings():
     # run_pretraining.py: round(h * s), max(1, heads * s), 4 x hidden.
     from convbert_keras.models.presets import convbert_config
 
-    for size, fraction, expected in [("small", 0.25, (64, 1, 256)),
-                                     ("medium-small", 0.25, (96, 2, 384)),
-                                     ("base", 1 / 3, (256, 4, 1024))]:
+    for size, fraction, expected in [
+        ("small", 0.25, (64, 1, 256)),
+        ("medium-small", 0.25, (96, 2, 384)),
+        ("base", 1 / 3, (256, 4, 1024)),
+    ]:
         config = generator_config(convbert_config(size), fraction)
         assert (config["hidden_dim"], config["num_heads"], config["intermediate_dim"]) == expected
         assert config["num_groups"] == convbert_config(size)["num_groups"]
@@ -114,7 +122,10 @@ def test_pretraining_step_compiles_with_xla_and_losses_fall():
     assert history["mlm_loss"][-1] < history["mlm_loss"][0]
     assert history["rtd_loss"][-1] < history["rtd_loss"][0]
     assert set(history) >= {
-        "generator_accuracy", "discriminator_accuracy", "replaced_precision", "replaced_recall",
+        "generator_accuracy",
+        "discriminator_accuracy",
+        "replaced_precision",
+        "replaced_recall",
     }
 
 
@@ -133,7 +144,9 @@ def test_warmup_then_linear_decay_as_electra_computes_it():
 
 
 def test_sentences_are_packed_in_order_up_to_the_length():
-    docs = tf.data.Dataset.from_tensor_slices(["the movie was good. the plot was bad!", "hello world."])
+    docs = tf.data.Dataset.from_tensor_slices(
+        ["the movie was good. the plot was bad!", "hello world."]
+    )
     packed = [t.numpy().tolist() for t in pack_sentences(docs, tokenizer(), 10)]
     # "the movie was good ." (5) fits; "+ the plot was bad !" would need 10 > 8.
     assert packed == [[2, 5, 16, 9, 18, 33, 3], [2, 5, 21, 9, 19, 35, 28, 29, 33, 3]]
@@ -144,7 +157,9 @@ def test_pretraining_dataset_is_deterministic_and_split_by_replica(tmp_path):
     corpus.write_text("\n".join(SENTENCES * 5), encoding="utf-8")
 
     def first_batches(**kwargs):
-        ds = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 4, seed=3, **kwargs)
+        ds = pretraining_dataset(
+            text_file_documents([corpus]), tokenizer(), 16, 4, seed=3, **kwargs
+        )
         return [b["token_ids"].numpy() for b in ds.take(3)]
 
     a, b = first_batches(), first_batches()
@@ -159,18 +174,21 @@ def test_pretraining_dataset_is_deterministic_and_split_by_replica(tmp_path):
         parts = []
         for pipeline in range(pipelines):
             context = tf.distribute.InputContext(pipelines, pipeline, num_replicas_in_sync=2)
-            ds = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 4, seed=3,
-                                     input_context=context)
+            ds = pretraining_dataset(
+                text_file_documents([corpus]), tokenizer(), 16, 4, seed=3, input_context=context
+            )
             parts.append([b["token_ids"].numpy() for b in ds.take(6 // pipelines)])
-        replica_batches = [batch for steps in zip(*parts) for batch in steps] if pipelines == 2 \
-            else parts[0]
+        replica_batches = (
+            [batch for steps in zip(*parts) for batch in steps] if pipelines == 2 else parts[0]
+        )
         for step, expected in enumerate(global_batches):
             np.testing.assert_array_equal(
-                np.concatenate(replica_batches[2 * step:2 * step + 2]), expected
+                np.concatenate(replica_batches[2 * step : 2 * step + 2]), expected
             )
     # A resumed run skips whole global batches.
-    resumed = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 4, seed=3,
-                                  skip_batches=2)
+    resumed = pretraining_dataset(
+        text_file_documents([corpus]), tokenizer(), 16, 4, seed=3, skip_batches=2
+    )
     np.testing.assert_array_equal(next(iter(resumed))["token_ids"].numpy(), global_batches[2])
 
 
@@ -188,8 +206,11 @@ def run_pretrain(tmp_path, corpus_text, **kwargs):
     settings.update(kwargs)
     backbone = settings.pop("backbone", TINY)
     return pretrain(
-        lambda: text_file_documents([corpus]), tokenizer(), backbone,
-        str(tmp_path / "run"), **settings,
+        lambda: text_file_documents([corpus]),
+        tokenizer(),
+        backbone,
+        str(tmp_path / "run"),
+        **settings,
     )
 
 
@@ -214,8 +235,11 @@ def test_pretrain_writes_a_preset_that_tasks_load(finished_run):
         str(preset), num_classes=2, preprocessor=preprocessor
     )
     history = classifier.fit(
-        x=["the movie was good", "the plot was bad"], y=np.array([1, 0]), batch_size=2,
-        epochs=2, verbose=0,
+        x=["the movie was good", "the plot was bad"],
+        y=np.array([1, 0]),
+        batch_size=2,
+        epochs=2,
+        verbose=0,
     ).history
     assert np.isfinite(history["loss"]).all()
     assert classifier.predict(["the movie was good"], verbose=0).shape == (1, 2)
@@ -231,7 +255,10 @@ def test_pretrain_bad_input_fails_early(tmp_path, finished_run):
     used = finished_run[0]
     # Every setting that changes the result is named with both values.
     for change, message in [
-        (dict(backbone=dict(TINY, num_layers=3)), "backbone.num_layers=2; this one has backbone.num_layers=3"),
+        (
+            dict(backbone=dict(TINY, num_layers=3)),
+            "backbone.num_layers=2; this one has backbone.num_layers=3",
+        ),
         (dict(batch_size=2), "batch_size=4; this one has batch_size=2"),
         (dict(learning_rate=1e-3), "learning_rate=0.0005; this one has learning_rate=0.001"),
         (dict(seed=1), "seed=0; this one has seed=1"),
@@ -289,7 +316,9 @@ def test_high_temperature_samples_spread_over_the_vocabulary():
     for temperature in (1.0, 1e4):
         out = pretrainer(sampling_temperature=temperature)(x)
         weights = np.asarray(out["mask_weights"]) == 1
-        ids = np.take_along_axis(np.asarray(out["corrupted_ids"]), np.asarray(out["mask_positions"]), 1)
+        ids = np.take_along_axis(
+            np.asarray(out["corrupted_ids"]), np.asarray(out["mask_positions"]), 1
+        )
         sampled[temperature] = ids[weights]
     # At 10^4 the softmax is flat: about all 64 ids among ~190 draws.
     assert len(set(sampled[1e4])) > 55
@@ -323,8 +352,13 @@ def test_masked_lm_objective_trains_the_model_itself_without_a_generator():
     model = pretrainer(objective="mlm")
     assert model.generator is None
     out = model(batch())
-    assert set(out) == {"generator_logits", "mask_positions", "mask_weights", "original_ids",
-                        "padding_mask"}
+    assert set(out) == {
+        "generator_logits",
+        "mask_positions",
+        "mask_weights",
+        "original_ids",
+        "padding_mask",
+    }
     model.compile(optimizer=keras.optimizers.AdamW(2e-3))
     history = model.fit(batch(), batch_size=16, epochs=4, verbose=0).history
     assert set(history) == {"loss", "mlm_loss", "generator_accuracy"}
@@ -338,8 +372,10 @@ def test_masked_lm_objective_trains_the_model_itself_without_a_generator():
     with pytest.raises(ValueError, match="`objective` must be one of"):
         pretrainer(objective="clm")
     discriminator = ConvBertBackbone(**TINY)
-    generator = ConvBertBackbone(**dict(TINY, hidden_dim=8, num_heads=2, intermediate_dim=16),
-                                 shared_embeddings=discriminator)
+    generator = ConvBertBackbone(
+        **dict(TINY, hidden_dim=8, num_heads=2, intermediate_dim=16),
+        shared_embeddings=discriminator,
+    )
     with pytest.raises(ValueError, match="trains no generator; pass `generator=None`"):
         ConvBertPretrainer(discriminator, 4, [0, 2, 3], generator=generator, objective="mlm")
 
@@ -351,8 +387,15 @@ def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_
     tmp_path, first = finished_run
     curve = read_learning_curve(tmp_path / "run")
     assert [r["step"] for r in curve] == [2, 4, 6]
-    for key in ("rtd_loss", "rtd_base_rate_loss", "replaced_auc", "replaced_recall",
-                "replaced_precision", "generator_accuracy", "learning_rate"):
+    for key in (
+        "rtd_loss",
+        "rtd_base_rate_loss",
+        "replaced_auc",
+        "replaced_recall",
+        "replaced_precision",
+        "generator_accuracy",
+        "learning_rate",
+    ):
         assert [r[key] for r in curve] == pytest.approx(first["history"][key])
     # Run again: nothing left to train; the last interval is still reported.
     again = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
@@ -364,7 +407,9 @@ def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_
     weights = ConvBertBackbone.from_preset(str(tmp_path / "run" / "preset")).get_weights()
     shutil.rmtree(tmp_path / "run" / "preset")
     run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
-    for a, b in zip(weights, ConvBertBackbone.from_preset(str(tmp_path / "run" / "preset")).get_weights()):
+    for a, b in zip(
+        weights, ConvBertBackbone.from_preset(str(tmp_path / "run" / "preset")).get_weights()
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -384,15 +429,53 @@ def test_named_recipes_are_the_original_codes_settings():
     def settings(*options):
         args = script.build_parser().parse_args(["--corpus", "c.txt", "--output", "o", *options])
         script.fill_defaults(args)
-        return (args.size, args.learning_rate, args.batch_size, args.steps, args.warmup_steps,
-                args.sequence_length, args.mask_rate, args.generator_size, args.weight_decay)
+        return (
+            args.size,
+            args.learning_rate,
+            args.batch_size,
+            args.steps,
+            args.warmup_steps,
+            args.sequence_length,
+            args.mask_rate,
+            args.generator_size,
+            args.weight_decay,
+        )
 
     # configure_pretraining.py of yitu-opensource/ConvBert: defaults, then
     # small: lr 3e-4; base: lr 2e-4, batch 256, generator 1/3.
-    assert settings("--recipe", "small") == ("small", 3e-4, 128, 1_000_000, 10_000, 128, 0.15, 0.25, 0.01)
+    assert settings("--recipe", "small") == (
+        "small",
+        3e-4,
+        128,
+        1_000_000,
+        10_000,
+        128,
+        0.15,
+        0.25,
+        0.01,
+    )
     assert settings("--recipe", "medium-small") == (
-        "medium-small", 5e-4, 128, 1_000_000, 10_000, 128, 0.15, 0.25, 0.01)
-    assert settings("--recipe", "base") == ("base", 2e-4, 256, 1_000_000, 10_000, 128, 0.15, 1 / 3, 0.01)
+        "medium-small",
+        5e-4,
+        128,
+        1_000_000,
+        10_000,
+        128,
+        0.15,
+        0.25,
+        0.01,
+    )
+    assert settings("--recipe", "base") == (
+        "base",
+        2e-4,
+        256,
+        1_000_000,
+        10_000,
+        128,
+        0.15,
+        1 / 3,
+        0.01,
+    )
     # An option beside a recipe overrides that setting only.
     assert settings("--recipe", "small", "--steps", "50")[:4] == ("small", 3e-4, 128, 50)
     assert settings()[:4] == ("small", 5e-4, 32, 1000)

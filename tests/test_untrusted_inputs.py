@@ -14,8 +14,8 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES
+
 from convbert_keras.convert import convert_checkpoint
 from convbert_keras.convert.hf import read_hf_weights
 from convbert_keras.convert.torch_pickle import load_torch_state_dict
@@ -59,7 +59,7 @@ def _opcodes(value):
         return _opcodes(value.pid) + b"Q"
     if isinstance(value, bool):
         return b"\x88" if value else b"\x89"
-    if isinstance(value, int) and -2**31 <= value < 2**31:
+    if isinstance(value, int) and -(2**31) <= value < 2**31:
         return b"J" + struct.pack("<i", value)
     if isinstance(value, int):
         data = value.to_bytes(value.bit_length() // 8 + 1, "little", signed=True)
@@ -80,7 +80,9 @@ def _tensor(storage, offset, size, stride):
     """What torch pickles for a tensor: `_rebuild_tensor_v2(storage, offset,
     size, stride, requires_grad, backward_hooks)`."""
     hooks = _Call(_Global("collections", "OrderedDict"))
-    return _Call(_Global("torch._utils", "_rebuild_tensor_v2"), storage, offset, size, stride, False, hooks)
+    return _Call(
+        _Global("torch._utils", "_rebuild_tensor_v2"), storage, offset, size, stride, False, hooks
+    )
 
 
 def _write_bin(path, state, records):
@@ -95,7 +97,8 @@ def _write_bin(path, state, records):
 STORAGE = np.arange(12, dtype="<f4")  # a 3 x 4 matrix's storage
 
 
-def _write_view(path, offset, size, stride, numel=12, data=STORAGE.tobytes()):
+def _write_view(path, offset, size, stride, numel=12, data=None):
+    data = STORAGE.tobytes() if data is None else data
     return _write_bin(path, {"w": _tensor(_Storage("0", numel), offset, size, stride)}, {"0": data})
 
 
@@ -154,7 +157,9 @@ def test_view_past_its_storage_is_refused(tmp_path, offset, size, stride, needed
 )
 def test_malformed_view_is_refused(tmp_path, offset, size, stride):
     path = _write_view(tmp_path / "bad.bin", offset, size, stride)
-    with pytest.raises(ValueError, match=r"^Malformed tensor view: .*The file is corrupt or crafted\.$"):
+    with pytest.raises(
+        ValueError, match=r"^Malformed tensor view: .*The file is corrupt or crafted\.$"
+    ):
         load_torch_state_dict(path)
 
 
@@ -166,16 +171,23 @@ def test_empty_view_reads_nothing(tmp_path):
 
 def test_storage_of_the_wrong_length_is_refused(tmp_path):
     path = _write_view(tmp_path / "short.bin", 0, (3,), (1,), data=STORAGE[:10].tobytes())
-    with pytest.raises(ValueError, match=(
-        r"^Storage archive/data/0 holds 40 bytes, but its record claims 12 "
-        r"torch\.FloatStorage elements \(48 bytes\); the file is corrupt or crafted\.$"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"^Storage archive/data/0 holds 40 bytes, but its record claims 12 "
+            r"torch\.FloatStorage elements \(48 bytes\); the file is corrupt or crafted\.$"
+        ),
+    ):
         load_torch_state_dict(path)
 
 
 def test_missing_storage_record_is_named(tmp_path):
-    path = _write_bin(tmp_path / "lacking.bin", {"w": _tensor(_Storage("7", 12), 0, (3,), (1,))}, {})
-    with pytest.raises(ValueError, match="refers to storage archive/data/7, which the archive lacks"):
+    path = _write_bin(
+        tmp_path / "lacking.bin", {"w": _tensor(_Storage("7", 12), 0, (3,), (1,))}, {}
+    )
+    with pytest.raises(
+        ValueError, match="refers to storage archive/data/7, which the archive lacks"
+    ):
         load_torch_state_dict(path)
 
 
@@ -184,16 +196,19 @@ def test_globals_other_than_tensors_are_refused(tmp_path, function):
     marker = tmp_path / "ran"
     command = f"open({str(marker)!r}, 'w')" if function.name == "eval" else f"touch {marker}"
     path = _write_bin(tmp_path / "evil.bin", {"w": _Call(function, command)}, {})
-    with pytest.raises(pickle.UnpicklingError, match=(
-        rf"contains `{function.module}\.{function.name}`, which is not a plain tensor"
-    )):
+    with pytest.raises(
+        pickle.UnpicklingError,
+        match=(rf"contains `{function.module}\.{function.name}`, which is not a plain tensor"),
+    ):
         load_torch_state_dict(path)
     assert not marker.exists()
     # Through the Hugging Face reader: a ValueError naming the file.
     directory = tmp_path / "hf"
     directory.mkdir()
     shutil.copy(path, directory / "pytorch_model.bin")
-    with pytest.raises(ValueError, match=r"Could not read weights from .*pytorch_model\.bin: UnpicklingError"):
+    with pytest.raises(
+        ValueError, match=r"Could not read weights from .*pytorch_model\.bin: UnpicklingError"
+    ):
         read_hf_weights(str(directory))
     assert not marker.exists()
 
@@ -202,9 +217,13 @@ def test_crafted_view_is_named_by_the_hf_reader(tmp_path):
     directory = tmp_path / "hf"
     directory.mkdir()
     _write_view(directory / "pytorch_model.bin", 0, (3, 4), (5, 1))
-    with pytest.raises(ValueError, match=(
-        r"Could not read weights from .*pytorch_model\.bin: A tensor view reads past its storage"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"Could not read weights from .*pytorch_model\.bin: "
+            r"A tensor view reads past its storage"
+        ),
+    ):
         read_hf_weights(str(directory))
 
 
@@ -268,8 +287,12 @@ def _untied_fixture(tmp_path, tie_word_embeddings):
     shutil.copytree(MASKED_LM, directory)
     state = load_file(os.path.join(MASKED_LM, "model.safetensors"))
     embeddings = state["convbert.embeddings.word_embeddings.weight"]
-    decoder = embeddings + np.random.default_rng(0).normal(0, 0.05, embeddings.shape).astype("float32")
-    save_file(dict(state, **{"generator_lm_head.weight": decoder}), str(directory / "model.safetensors"))
+    decoder = embeddings + np.random.default_rng(0).normal(0, 0.05, embeddings.shape).astype(
+        "float32"
+    )
+    save_file(
+        dict(state, **{"generator_lm_head.weight": decoder}), str(directory / "model.safetensors")
+    )
     with open(directory / "config.json") as f:
         config = json.load(f)
     with open(directory / "config.json", "w") as f:
@@ -308,7 +331,10 @@ def test_untied_decoder_under_a_tied_config_is_refused(tmp_path):
     with pytest.raises(ValueError) as error:
         convert_checkpoint("hf", str(directory))
     message = str(error.value)
-    assert "has an untied masked LM head: its decoder generator_lm_head.weight differs from " in message
+    assert (
+        "has an untied masked LM head: its decoder generator_lm_head.weight differs from "
+        in message
+    )
     assert "embeddings.word_embeddings.weight by up to 0." in message
     assert "ConvBertMaskedLM(backbone, tie_word_embeddings=False)" in message
     assert '"tie_word_embeddings": false' in message
@@ -337,9 +363,15 @@ def _transformers_masked_lm(tie_word_embeddings):
     import transformers
 
     config = transformers.ConvBertConfig(
-        vocab_size=64, hidden_size=32, embedding_size=16, num_hidden_layers=2,
-        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
-        tie_word_embeddings=tie_word_embeddings, architectures=["ConvBertForMaskedLM"],
+        vocab_size=64,
+        hidden_size=32,
+        embedding_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        tie_word_embeddings=tie_word_embeddings,
+        architectures=["ConvBertForMaskedLM"],
     )
     torch.manual_seed(0)
     model = transformers.ConvBertForMaskedLM(config).eval()
@@ -489,16 +521,24 @@ def test_untied_decoder_trains_and_gives_float32_logits_under_mixed_precision():
     from convbert_keras import ConvBertMaskedLM
 
     backbone = ConvBertBackbone(
-        vocabulary_size=64, num_layers=1, num_heads=4, hidden_dim=32, intermediate_dim=64,
-        embedding_dim=16, max_sequence_length=16, dtype="mixed_bfloat16",
+        vocabulary_size=64,
+        num_layers=1,
+        num_heads=4,
+        hidden_dim=32,
+        intermediate_dim=64,
+        embedding_dim=16,
+        max_sequence_length=16,
+        dtype="mixed_bfloat16",
     )
     model = ConvBertMaskedLM(backbone, tie_word_embeddings=False)
     decoder = model.masked_lm_head.token_embedding.embeddings
     assert decoder.shape == (64, 16) and decoder.dtype == "float32"
     assert any(v is decoder for v in model.trainable_weights)
     inputs = {
-        "token_ids": np.full((2, 8), 5, "int32"), "segment_ids": np.zeros((2, 8), "int32"),
-        "padding_mask": np.ones((2, 8), "int32"), "mask_positions": np.zeros((2, 2), "int32"),
+        "token_ids": np.full((2, 8), 5, "int32"),
+        "segment_ids": np.zeros((2, 8), "int32"),
+        "padding_mask": np.ones((2, 8), "int32"),
+        "mask_positions": np.zeros((2, 2), "int32"),
     }
     logits = model(inputs)
     assert logits.dtype == "float32" and np.isfinite(np.asarray(logits)).all()

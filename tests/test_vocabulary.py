@@ -36,14 +36,17 @@ def test_vocabulary_cli_and_bad_input(tmp_path):
     script = os.path.join(os.path.dirname(__file__), "..", "scripts", "build_vocabulary.py")
     result = subprocess.run(
         [sys.executable, script, str(corpus), "--size", "120", "--output", str(output)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert output.read_text(encoding="utf-8").split("\n")[0] == "[PAD]"
     empty = tmp_path / "empty.txt"
     empty.write_text("\n \n", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, script, str(empty), "--output", str(output)], capture_output=True, text=True
+        [sys.executable, script, str(empty), "--output", str(output)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2 and "no text to learn a vocabulary from" in result.stderr
     with pytest.raises(ValueError, match="must exceed the 5 special tokens"):

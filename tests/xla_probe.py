@@ -14,8 +14,14 @@ from convbert_keras import ConvBertBackbone
 
 mode, jit = sys.argv[1], {"true": True, "false": False, "auto": "auto"}[sys.argv[2]]
 backbone = ConvBertBackbone(
-    vocabulary_size=50, num_layers=2, num_heads=4, hidden_dim=16,
-    embedding_dim=8, intermediate_dim=32, num_groups=2, max_sequence_length=32,
+    vocabulary_size=50,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=16,
+    embedding_dim=8,
+    intermediate_dim=32,
+    num_groups=2,
+    max_sequence_length=32,
 )
 model = keras.Model(backbone.input, keras.layers.Dense(2)(backbone.output["pooled_output"]))
 model.compile(

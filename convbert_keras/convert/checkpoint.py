@@ -17,13 +17,9 @@ from convbert_keras.models.question_answerer_preprocessor import (
     ConvBertQuestionAnswererPreprocessor,
 )
 from convbert_keras.models.text_classifier import ConvBertTextClassifier
-from convbert_keras.models.text_classifier_preprocessor import (
-    ConvBertTextClassifierPreprocessor,
-)
+from convbert_keras.models.text_classifier_preprocessor import ConvBertTextClassifierPreprocessor
 from convbert_keras.models.token_classifier import ConvBertTokenClassifier
-from convbert_keras.models.token_classifier_preprocessor import (
-    ConvBertTokenClassifierPreprocessor,
-)
+from convbert_keras.models.token_classifier_preprocessor import ConvBertTokenClassifierPreprocessor
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 
 SOURCES = ("hf", "tf1")
@@ -32,14 +28,20 @@ SOURCES = ("hf", "tf1")
 TASKS = {
     "ConvBertModel": ("backbone", None, None),
     "ConvBertForSequenceClassification": (
-        "text_classifier", ConvBertTextClassifier, ConvBertTextClassifierPreprocessor,
+        "text_classifier",
+        ConvBertTextClassifier,
+        ConvBertTextClassifierPreprocessor,
     ),
     "ConvBertForTokenClassification": (
-        "token_classifier", ConvBertTokenClassifier, ConvBertTokenClassifierPreprocessor,
+        "token_classifier",
+        ConvBertTokenClassifier,
+        ConvBertTokenClassifierPreprocessor,
     ),
     "ConvBertForMaskedLM": ("masked_lm", ConvBertMaskedLM, ConvBertMaskedLMPreprocessor),
     "ConvBertForQuestionAnswering": (
-        "question_answerer", ConvBertQuestionAnswerer, ConvBertQuestionAnswererPreprocessor,
+        "question_answerer",
+        ConvBertQuestionAnswerer,
+        ConvBertQuestionAnswererPreprocessor,
     ),
 }
 
@@ -63,7 +65,12 @@ def _num_labels(config):
 
 
 def convert_checkpoint(
-    source, input_path, output_dir=None, config=None, size=None, vocabulary=None,
+    source,
+    input_path,
+    output_dir=None,
+    config=None,
+    size=None,
+    vocabulary=None,
     task="auto",
 ):
     """Builds a ConvBERT model holding a reference checkpoint's weights.
@@ -119,7 +126,9 @@ def convert_checkpoint(
     elif task in TASKS:
         architecture = task
     else:
-        raise ValueError(f"Unknown task {task!r}; expected 'auto', 'backbone' or one of {sorted(TASKS)}.")
+        raise ValueError(
+            f"Unknown task {task!r}; expected 'auto', 'backbone' or one of {sorted(TASKS)}."
+        )
     _, task_cls, preprocessor_cls = TASKS[architecture]
 
     backbone = ConvBertBackbone(**kwargs)

@@ -137,9 +137,7 @@ def read_hf_weights(directory):
             shards = sorted(set(read_json(index)["weight_map"].values()))
             state = {}
             for shard in shards:
-                state.update(
-                    _read_file(_READERS[filename], os.path.join(directory, shard))
-                )
+                state.update(_read_file(_READERS[filename], os.path.join(directory, shard)))
             return state, index
     raise FileNotFoundError(
         f"No weights in {directory}: expected one of {list(WEIGHT_FILES)} "

@@ -53,9 +53,7 @@ def random_hf_model(backbone_kwargs, seed=0, task="backbone", num_labels=2, spre
     import transformers
 
     torch.manual_seed(seed)
-    config = transformers.ConvBertConfig(
-        **hf_config_kwargs(backbone_kwargs), num_labels=num_labels
-    )
+    config = transformers.ConvBertConfig(**hf_config_kwargs(backbone_kwargs), num_labels=num_labels)
     model = getattr(transformers, HF_TASK_CLASSES[task])(config).eval()
     if spread:
         spread_weights(model)
@@ -141,9 +139,13 @@ def reference_outputs(model, inputs):
     return outputs.last_hidden_state.numpy()
 
 
-
 def write_reference_checkpoint(
-    backbone_kwargs, directory, seed=0, vocabulary=None, task="backbone", num_labels=2,
+    backbone_kwargs,
+    directory,
+    seed=0,
+    vocabulary=None,
+    task="backbone",
+    num_labels=2,
     torch_bin=True,
 ):
     """Saves a random reference model and its outputs on `sample_inputs`.

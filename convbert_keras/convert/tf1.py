@@ -30,9 +30,7 @@ def read_tf1_checkpoint(path):
         reader = tf.train.load_checkpoint(prefix)
         names = reader.get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError) as error:
-        raise ValueError(
-            f"Could not read a TensorFlow checkpoint at {prefix}: {error}"
-        ) from None
+        raise ValueError(f"Could not read a TensorFlow checkpoint at {prefix}: {error}") from None
     state, extra = {}, []
     for name in names:
         if any(marker in name for marker in _OPTIMIZER_MARKERS):

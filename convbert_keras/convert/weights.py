@@ -192,7 +192,7 @@ def load_weights_into_task(task, state, source="checkpoint"):
             "would drop the checkpoint's decoder. Build the model with "
             "`ConvBertMaskedLM(backbone, tie_word_embeddings=False)`; "
             "convert_checkpoint does so when the checkpoint's config.json "
-            "has \"tie_word_embeddings\": false."
+            'has "tie_word_embeddings": false.'
         )
     pairs = backbone_weight_map(task.backbone) + head_weight_map(task)
     _assign(pairs, state, source)
@@ -218,16 +218,11 @@ def _assign(pairs, state, source):
             f"{shown}. Check that the checkpoint is a ConvBERT with the "
             "configuration given (number of layers, embedding size, groups)."
         )
-    extra = sorted(
-        name
-        for name in set(state) - expected
-        if name not in _IGNORED
-    )
+    extra = sorted(name for name in set(state) - expected if name not in _IGNORED)
     if extra:
         shown = ", ".join(extra[:8]) + (" ..." if len(extra) > 8 else "")
         warnings.warn(
-            f"{source} has {len(extra)} weight(s) the model does not use, "
-            f"left out: {shown}",
+            f"{source} has {len(extra)} weight(s) the model does not use, left out: {shown}",
             stacklevel=2,
         )
     errors = []
@@ -243,8 +238,7 @@ def _assign(pairs, state, source):
         converted.append((variable, value))
     if errors:
         raise ValueError(
-            f"{source} does not match the model configuration:\n  "
-            + "\n  ".join(errors)
+            f"{source} does not match the model configuration:\n  " + "\n  ".join(errors)
         )
     for variable, value in converted:
         variable.assign(value.astype(variable.dtype))
@@ -275,10 +269,15 @@ def tf_name_to_hf(name):
     """
     name = name.split(":")[0]
     parts = name.split("/")
-    for start, part in enumerate(parts):
-        if part in ("embeddings", "embeddings_project", "encoder"):
-            break
-    else:
+    start = next(
+        (
+            i
+            for i, part in enumerate(parts)
+            if part in ("embeddings", "embeddings_project", "encoder")
+        ),
+        None,
+    )
+    if start is None:
         return None
     name = "/".join(parts[start:])
     for pattern, replacement in _TF_RENAMES:

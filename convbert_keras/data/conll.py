@@ -51,7 +51,9 @@ def load_wnut16(validation_fraction=0.2, cache_dir=None):
     a stable hash of each sentence, and the tag vocabulary.
     """
     if not 0 < validation_fraction < 1:
-        raise ValueError(f"`validation_fraction` must be in (0, 1). Received: {validation_fraction}")
+        raise ValueError(
+            f"`validation_fraction` must be in (0, 1). Received: {validation_fraction}"
+        )
     sentences = read_conll(fetch("wnut16", cache_dir))
     train, validation = [], []
     for words, tags in sentences:

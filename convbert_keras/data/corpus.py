@@ -121,9 +121,7 @@ def text_file_documents(paths, blank_line_separated=False):
         for path in paths:
             yield from _read_blank_line_documents(path)
 
-    return tf.data.Dataset.from_generator(
-        documents, output_signature=tf.TensorSpec((), tf.string)
-    )
+    return tf.data.Dataset.from_generator(documents, output_signature=tf.TensorSpec((), tf.string))
 
 
 def tfds_documents(name, split="train", text_key="text", data_dir=None):
@@ -162,14 +160,19 @@ def pack_sentences(documents, tokenizer, sequence_length):
         return ids.to_tensor(), ids.row_lengths()
 
     tokens = (
-        documents.map(sentences).unbatch()
+        documents.map(sentences)
+        .unbatch()
         .filter(lambda s: tf.strings.length(tf.strings.strip(s)) > 0)
-        .batch(256).map(tokenize).unbatch()
+        .batch(256)
+        .map(tokenize)
+        .unbatch()
         .filter(lambda ids, length: length > 0)
         .map(lambda ids, length: ids[:length])
     )
     # A sentinel longer than any sentence flushes the last sequence.
-    sentinel = tf.data.Dataset.from_tensors(tf.fill([room + 1], tf.constant(-1, tokens.element_spec.dtype)))
+    sentinel = tf.data.Dataset.from_tensors(
+        tf.fill([room + 1], tf.constant(-1, tokens.element_spec.dtype))
+    )
 
     def pack(buffer, sentence):
         flush = (tf.size(buffer) > 0) & (tf.size(buffer) + tf.size(sentence) > room)
@@ -188,8 +191,17 @@ def pack_sentences(documents, tokenizer, sequence_length):
     return packed.map(lambda ids: tf.concat([cls, ids, sep], 0))
 
 
-def pretraining_dataset(documents, tokenizer, sequence_length, batch_size, seed=0,
-                        shuffle_buffer=10000, input_context=None, skip_batches=0, repeat=True):
+def pretraining_dataset(
+    documents,
+    tokenizer,
+    sequence_length,
+    batch_size,
+    seed=0,
+    shuffle_buffer=10000,
+    input_context=None,
+    skip_batches=0,
+    repeat=True,
+):
     """Batches of packed sequences for `ConvBertPretrainer`.
 
     `documents` is a `tf.data.Dataset` of strings (`text_file_documents`,
@@ -242,7 +254,7 @@ def pretraining_dataset(documents, tokenizer, sequence_length, batch_size, seed=
         local = input_context.num_replicas_in_sync // input_context.num_input_pipelines
         start = input_context.input_pipeline_id * local * rows
         batches = batches.map(
-            lambda batch: {k: v[start:start + local * rows] for k, v in batch.items()}
+            lambda batch: {k: v[start : start + local * rows] for k, v in batch.items()}
         )
         if local > 1:
             batches = batches.unbatch().batch(rows, drop_remainder=True)

@@ -10,11 +10,18 @@ GlueTask = collections.namedtuple(
 GLUE_TASKS = {
     "cola": GlueTask("glue/cola", ("sentence",), 2, ("matthews_correlation",), ("validation",)),
     "sst2": GlueTask("glue/sst2", ("sentence",), 2, ("accuracy",), ("validation",)),
-    "mrpc": GlueTask("glue/mrpc", ("sentence1", "sentence2"), 2, ("f1", "accuracy"), ("validation",)),
+    "mrpc": GlueTask(
+        "glue/mrpc", ("sentence1", "sentence2"), 2, ("f1", "accuracy"), ("validation",)
+    ),
     "qqp": GlueTask("glue/qqp", ("question1", "question2"), 2, ("f1", "accuracy"), ("validation",)),
-    "stsb": GlueTask("glue/stsb", ("sentence1", "sentence2"), 1, ("pearson", "spearman"), ("validation",)),
+    "stsb": GlueTask(
+        "glue/stsb", ("sentence1", "sentence2"), 1, ("pearson", "spearman"), ("validation",)
+    ),
     "mnli": GlueTask(
-        "glue/mnli", ("premise", "hypothesis"), 3, ("accuracy",),
+        "glue/mnli",
+        ("premise", "hypothesis"),
+        3,
+        ("accuracy",),
         ("validation_matched", "validation_mismatched"),
     ),
     "qnli": GlueTask("glue/qnli", ("question", "sentence"), 2, ("accuracy",), ("validation",)),
@@ -60,14 +67,21 @@ def load_squad(version, split, data_dir=None):
     import tensorflow_datasets as tfds
 
     if version not in SQUAD_VERSIONS:
-        raise ValueError(f"Unknown SQuAD version {version!r}; expected one of {sorted(SQUAD_VERSIONS)}.")
-    dataset = tfds.load(SQUAD_VERSIONS[version], split=split, data_dir=data_dir, shuffle_files=False)
+        raise ValueError(
+            f"Unknown SQuAD version {version!r}; expected one of {sorted(SQUAD_VERSIONS)}."
+        )
+    dataset = tfds.load(
+        SQUAD_VERSIONS[version], split=split, data_dir=data_dir, shuffle_files=False
+    )
 
     def convert(example):
         answers = example["answers"]
         has_answer = tf.size(answers["text"]) > 0
-        start = tf.cond(has_answer, lambda: tf.cast(answers["answer_start"][0], "int64"),
-                        lambda: tf.constant(-1, "int64"))
+        start = tf.cond(
+            has_answer,
+            lambda: tf.cast(answers["answer_start"][0], "int64"),
+            lambda: tf.constant(-1, "int64"),
+        )
         text = tf.cond(has_answer, lambda: answers["text"][0], lambda: tf.constant(""))
         return (example["question"], example["context"]), (start, text)
 

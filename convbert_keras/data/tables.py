@@ -31,7 +31,9 @@ def _rows(path, file_format):
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg}).") from None
+                    raise ValueError(
+                        f"{path}, line {number}: not valid JSON ({error.msg})."
+                    ) from None
                 if not isinstance(row, dict):
                     raise ValueError(f"{path}, line {number}: expected a JSON object per line.")
                 yield number, row
@@ -80,7 +82,9 @@ def read_labelled_file(path, text_columns, label_column, labels=None, file_forma
             try:
                 targets.append(float(value))
             except (TypeError, ValueError):
-                raise ValueError(f"{path}, line {number}: label {value!r} is not a number.") from None
+                raise ValueError(
+                    f"{path}, line {number}: label {value!r} is not a number."
+                ) from None
         else:
             key = str(value)
             if key not in ids:

@@ -12,8 +12,10 @@ def _string_spec(name):
 def _token_id_signature(task):
     import tensorflow as tf
 
-    specs = [tf.TensorSpec([None, None], tf.int32, name=n)
-             for n in ("token_ids", "segment_ids", "padding_mask")]
+    specs = [
+        tf.TensorSpec([None, None], tf.int32, name=n)
+        for n in ("token_ids", "segment_ids", "padding_mask")
+    ]
 
     def predict_token_ids(token_ids, segment_ids, padding_mask):
         inputs = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
@@ -60,11 +62,15 @@ def _token_classifier_signatures(task, label_names):
         padded_words = words.to_tensor("")
         width = tf.shape(padded_words, out_type="int64")[1]
         tags = tags.to_tensor(-1)
-        tags = tf.pad(tags, [[0, 0], [0, width - tf.shape(tags, out_type="int64")[1]]], constant_values=-1)
+        tags = tf.pad(
+            tags, [[0, 0], [0, width - tf.shape(tags, out_type="int64")[1]]], constant_values=-1
+        )
         result = {"words": padded_words, "tags": tags, "num_words": words.row_lengths()}
         if label_names:
             names = tf.concat([tf.constant(label_names), [""]], axis=0)
-            result["tag_names"] = tf.gather(names, tf.where(tags < 0, tf.cast(len(label_names), tags.dtype), tags))
+            result["tag_names"] = tf.gather(
+                names, tf.where(tags < 0, tf.cast(len(label_names), tags.dtype), tags)
+            )
         return result
 
     return {"serving_default": (tag, [_string_spec("text")])}
@@ -80,9 +86,14 @@ def _question_answerer_signatures(task, max_answer_length, allow_no_answer):
         inputs = {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")}
         logits = task(inputs, training=False)
         begin, end, score = best_spans(
-            logits, features["example_index"], features["window_start"],
-            features["offsets_begin"], features["offsets_end"], tf.size(question, out_type="int64"),
-            max_answer_length=max_answer_length, allow_no_answer=allow_no_answer,
+            logits,
+            features["example_index"],
+            features["window_start"],
+            features["offsets_begin"],
+            features["offsets_end"],
+            tf.size(question, out_type="int64"),
+            max_answer_length=max_answer_length,
+            allow_no_answer=allow_no_answer,
         )
         contexts = features["contexts"]
         found = begin >= 0
@@ -96,7 +107,9 @@ def _question_answerer_signatures(task, max_answer_length, allow_no_answer):
             "answer": tf.where(found, text, ""),
             "score": score,
             "start": tf.where(found, tf.cast(start, "int64"), -1),
-            "end": tf.where(found, tf.cast(start + tf.strings.length(text, unit="UTF8_CHAR"), "int64"), -1),
+            "end": tf.where(
+                found, tf.cast(start + tf.strings.length(text, unit="UTF8_CHAR"), "int64"), -1
+            ),
         }
 
     return {"serving_default": (answer, [_string_spec("question"), _string_spec("context")])}

@@ -12,7 +12,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 def next_version(model_dir):
     """1 + the highest numeric version folder in `model_dir` (1 if none)."""
-    versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()] if os.path.isdir(model_dir) else []
+    versions = (
+        [int(d) for d in os.listdir(model_dir) if d.isdigit()] if os.path.isdir(model_dir) else []
+    )
     return max(versions, default=0) + 1
 
 
@@ -20,7 +22,8 @@ def write_models_config(base_dir, container_base="/models"):
     """`models.config` listing every model folder of `base_dir`, with the
     paths the official container mounts them at (`container_base`)."""
     names = sorted(
-        d for d in os.listdir(base_dir)
+        d
+        for d in os.listdir(base_dir)
         if os.path.isdir(os.path.join(base_dir, d))
         and any(v.isdigit() for v in os.listdir(os.path.join(base_dir, d)))
     )
@@ -65,15 +68,24 @@ def default_warmup_requests(task):
 
     texts = ["A warm-up request.", "Another one, a little longer than the first."]
     if isinstance(task, ConvBertQuestionAnswerer):
-        return [("serving_default", {"question": ["What is this?"], "context": ["This is a warm-up."]})]
+        return [
+            ("serving_default", {"question": ["What is this?"], "context": ["This is a warm-up."]})
+        ]
     requests = [("serving_default", {"text": texts})]
     if isinstance(task, ConvBertTextClassifier):
         requests.append(("classify_pair", {"text_a": texts[:1], "text_b": texts[1:]}))
     return requests
 
 
-def export_for_tf_serving(task, model_name, base_dir="saved_models", version=None,
-                          label_names=None, warmup_requests=None, **export_kwargs):
+def export_for_tf_serving(
+    task,
+    model_name,
+    base_dir="saved_models",
+    version=None,
+    label_names=None,
+    warmup_requests=None,
+    **export_kwargs,
+):
     """Exports `task` to `<base_dir>/<model_name>/<version>/` for TF Serving.
 
     The version defaults to one above the highest present, so the model
@@ -111,7 +123,9 @@ def load_task(preset):
 
     path = os.path.join(preset, "task.json")
     if not os.path.isfile(path):
-        raise ValueError(f"{preset} holds no task model (no task.json); export a fine-tuned task preset.")
+        raise ValueError(
+            f"{preset} holds no task model (no task.json); export a fine-tuned task preset."
+        )
     with open(path, encoding="utf-8") as f:
         registered = json.load(f).get("registered_name")
     task_cls = keras.saving.get_registered_object(registered)

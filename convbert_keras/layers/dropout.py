@@ -38,7 +38,9 @@ def hash_uniform_bits(shape, seed, row_offset=0):
     per_row = tf.reduce_prod(shape[1:])
     rows = tf.range(shape[0], dtype="int32") + tf.cast(row_offset, "int32")
     index = tf.reshape(rows[:, None] * per_row + tf.range(per_row, dtype="int32")[None, :], shape)
-    bits = _lowbias32(tf.bitwise.bitwise_xor(_lowbias32(tf.bitwise.bitwise_xor(index, seed[0])), seed[1]))
+    bits = _lowbias32(
+        tf.bitwise.bitwise_xor(_lowbias32(tf.bitwise.bitwise_xor(index, seed[0])), seed[1])
+    )
     return tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 8), 0xFFFFFF)
 
 

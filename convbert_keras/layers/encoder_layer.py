@@ -103,9 +103,7 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         return layer
 
     def _dropout(self, name):
-        return HashDropout(
-            self.dropout, dtype=self.dtype_policy, name=name
-        )
+        return HashDropout(self.dropout, dtype=self.dtype_policy, name=name)
 
     def build(self, hidden_states_shape, padding_mask_shape=None):
         hidden_dim = hidden_states_shape[-1]
@@ -116,9 +114,7 @@ class ConvBertEncoderLayer(keras.layers.Layer):
             )
         self.attention.build(hidden_states_shape)
         self.attention_dropout = self._dropout("attention_dropout")
-        self.attention_layer_norm = self._layer_norm(
-            "attention_layer_norm", hidden_dim
-        )
+        self.attention_layer_norm = self._layer_norm("attention_layer_norm", hidden_dim)
         self.feedforward_intermediate_dense = self._feedforward_dense(
             self.intermediate_dim, "feedforward_intermediate_dense"
         )
@@ -126,19 +122,13 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         self.feedforward_output_dense = self._feedforward_dense(
             hidden_dim, "feedforward_output_dense"
         )
-        self.feedforward_output_dense.build(
-            (*hidden_states_shape[:-1], self.intermediate_dim)
-        )
+        self.feedforward_output_dense.build((*hidden_states_shape[:-1], self.intermediate_dim))
         self.feedforward_dropout = self._dropout("feedforward_dropout")
-        self.feedforward_layer_norm = self._layer_norm(
-            "feedforward_layer_norm", hidden_dim
-        )
+        self.feedforward_layer_norm = self._layer_norm("feedforward_layer_norm", hidden_dim)
         self.built = True
 
     def call(self, hidden_states, padding_mask=None, training=None):
-        attended = self.attention(
-            hidden_states, padding_mask=padding_mask, training=training
-        )
+        attended = self.attention(hidden_states, padding_mask=padding_mask, training=training)
         attended = self.attention_dropout(attended, training=training)
         x = self.attention_layer_norm(hidden_states + attended)
         h = self.feedforward_intermediate_dense(x)
@@ -164,9 +154,7 @@ class ConvBertEncoderLayer(keras.layers.Layer):
                 "dropout": self.dropout,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "mask_padding_in_conv": self.mask_padding_in_conv,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
         return config

@@ -41,13 +41,10 @@ class GroupedDense(keras.layers.Layer):
         super().__init__(**kwargs)
         if num_groups < 1:
             raise ValueError(
-                "`num_groups` must be a positive integer. "
-                f"Received: num_groups={num_groups}"
+                f"`num_groups` must be a positive integer. Received: num_groups={num_groups}"
             )
         if units % num_groups:
-            raise ValueError(
-                f"`units` ({units}) must be divisible by `num_groups` ({num_groups})."
-            )
+            raise ValueError(f"`units` ({units}) must be divisible by `num_groups` ({num_groups}).")
         self.units = units
         self.num_groups = num_groups
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -95,12 +92,8 @@ class GroupedDense(keras.layers.Layer):
             {
                 "units": self.units,
                 "num_groups": self.num_groups,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
         return config

@@ -20,13 +20,10 @@ def attention_layout(hidden_dim, num_heads, head_ratio, conv_type):
     _check_conv_type(conv_type)
     if num_heads < 1 or hidden_dim % num_heads:
         raise ValueError(
-            f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` "
-            f"({num_heads})."
+            f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads})."
         )
     if head_ratio < 1:
-        raise ValueError(
-            f"`head_ratio` must be a positive integer. Received: {head_ratio}"
-        )
+        raise ValueError(f"`head_ratio` must be a positive integer. Received: {head_ratio}")
     head_dim = hidden_dim // num_heads
     if conv_type == "none":
         return num_heads, head_dim
@@ -124,9 +121,7 @@ class MixedAttention(keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name="span_dynamic_conv",
             )
-            self.span_dynamic_conv.build(
-                hidden_states_shape, (None, None, projection_dim)
-            )
+            self.span_dynamic_conv.build(hidden_states_shape, (None, None, projection_dim))
             self.concat_dim = 2 * projection_dim
         self.probs_dropout = HashDropout(
             self.dropout, dtype=self.dtype_policy, name="probs_dropout"
@@ -135,9 +130,7 @@ class MixedAttention(keras.layers.Layer):
         self.built = True
 
     def _split_heads(self, x):
-        return ops.reshape(
-            x, (*ops.shape(x)[:-1], self.attention_heads, self.head_dim)
-        )
+        return ops.reshape(x, (*ops.shape(x)[:-1], self.attention_heads, self.head_dim))
 
     def call(self, hidden_states, padding_mask=None, training=None):
         query = self.query_dense(hidden_states)
@@ -155,9 +148,7 @@ class MixedAttention(keras.layers.Layer):
             scores = scores + (1.0 - key_mask) * -1e9
         probs = ops.softmax(scores, axis=-1)
         probs = self.probs_dropout(probs, training=training)
-        context = ops.einsum(
-            "bhqk,bkhd->bqhd", ops.cast(probs, self.compute_dtype), value
-        )
+        context = ops.einsum("bhqk,bkhd->bqhd", ops.cast(probs, self.compute_dtype), value)
         if self.conv_type != "none":
             conv = self.span_dynamic_conv(
                 hidden_states,
@@ -181,9 +172,7 @@ class MixedAttention(keras.layers.Layer):
                 "conv_type": self.conv_type,
                 "dropout": self.dropout,
                 "mask_padding_in_conv": self.mask_padding_in_conv,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
         return config

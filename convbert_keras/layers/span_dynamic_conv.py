@@ -127,12 +127,8 @@ class SpanDynamicConv(keras.layers.Layer):
         self.conv_type = conv_type
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         if depthwise_initializer is None:
-            depthwise_initializer = keras.initializers.TruncatedNormal(
-                stddev=1.0 / kernel_size
-            )
-        self.depthwise_initializer = keras.initializers.get(
-            depthwise_initializer
-        )
+            depthwise_initializer = keras.initializers.TruncatedNormal(stddev=1.0 / kernel_size)
+        self.depthwise_initializer = keras.initializers.get(depthwise_initializer)
         self.projection_dim = num_heads * head_dim
 
     def build(self, hidden_states_shape, query_shape=None, padding_mask_shape=None):
@@ -178,20 +174,14 @@ class SpanDynamicConv(keras.layers.Layer):
         else:
             kernel_inputs = query
         logits = self.kernel_dense(kernel_inputs)
-        logits = ops.reshape(
-            logits, (*ops.shape(logits)[:-1], self.num_heads, self.kernel_size)
-        )
+        logits = ops.reshape(logits, (*ops.shape(logits)[:-1], self.num_heads, self.kernel_size))
         # Softmax in float32 even under a mixed precision policy.
-        kernels = ops.cast(
-            ops.softmax(ops.cast(logits, "float32"), axis=-1), self.compute_dtype
-        )
+        kernels = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), self.compute_dtype)
         values = self.conv_value_dense(hidden_states)
         if padding_mask is not None:
             # The projection's bias would leak into padded positions.
             values = values * keep
-        values = ops.reshape(
-            values, (*ops.shape(values)[:-1], self.num_heads, self.head_dim)
-        )
+        values = ops.reshape(values, (*ops.shape(values)[:-1], self.num_heads, self.head_dim))
         return dynamic_depthwise_conv(values, kernels)
 
     def compute_output_shape(self, hidden_states_shape, query_shape=None, padding_mask_shape=None):
@@ -205,12 +195,8 @@ class SpanDynamicConv(keras.layers.Layer):
                 "head_dim": self.head_dim,
                 "kernel_size": self.kernel_size,
                 "conv_type": self.conv_type,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "depthwise_initializer": keras.initializers.serialize(
-                    self.depthwise_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "depthwise_initializer": keras.initializers.serialize(self.depthwise_initializer),
             }
         )
         return config

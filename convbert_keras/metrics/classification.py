@@ -46,7 +46,8 @@ def matthews_correlation(labels, predictions):
     true_counts, predicted_counts = confusion.sum(axis=1), confusion.sum(axis=0)
     covariance = correct * samples - true_counts @ predicted_counts
     denominator = np.sqrt(
-        (samples**2 - predicted_counts @ predicted_counts) * (samples**2 - true_counts @ true_counts)
+        (samples**2 - predicted_counts @ predicted_counts)
+        * (samples**2 - true_counts @ true_counts)
     )
     return float(covariance / denominator) if denominator else 0.0
 
@@ -68,7 +69,7 @@ def _ranks(values):
         end = start
         while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
             end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2 + 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
         start = end + 1
     return ranks
 

@@ -54,6 +54,10 @@ def entity_f1(gold, predicted):
     recall = correct / expected if expected else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "precision": precision, "recall": recall, "f1": f1,
-        "correct": correct, "predicted": found, "gold": expected,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "correct": correct,
+        "predicted": found,
+        "gold": expected,
     }

@@ -4,9 +4,7 @@ from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.masked_lm import ConvBertMaskedLM
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
 from convbert_keras.models.multiple_choice import ConvBertMultipleChoice
-from convbert_keras.models.multiple_choice_preprocessor import (
-    ConvBertMultipleChoicePreprocessor,
-)
+from convbert_keras.models.multiple_choice_preprocessor import ConvBertMultipleChoicePreprocessor
 from convbert_keras.models.presets import CONVBERT_CONFIGS
 from convbert_keras.models.presets import convbert_config
 from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
@@ -14,13 +12,9 @@ from convbert_keras.models.question_answerer_preprocessor import (
     ConvBertQuestionAnswererPreprocessor,
 )
 from convbert_keras.models.text_classifier import ConvBertTextClassifier
-from convbert_keras.models.text_classifier_preprocessor import (
-    ConvBertTextClassifierPreprocessor,
-)
+from convbert_keras.models.text_classifier_preprocessor import ConvBertTextClassifierPreprocessor
 from convbert_keras.models.token_classifier import ConvBertTokenClassifier
-from convbert_keras.models.token_classifier_preprocessor import (
-    ConvBertTokenClassifierPreprocessor,
-)
+from convbert_keras.models.token_classifier_preprocessor import ConvBertTokenClassifierPreprocessor
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 from convbert_keras.models.vocabulary import build_vocabulary
 

@@ -103,9 +103,7 @@ class ConvBertBackbone(Backbone):
             ("num_segments", num_segments),
         ):
             if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{name}` must be a positive integer. Received: {value!r}"
-                )
+                raise ValueError(f"`{name}` must be a positive integer. Received: {value!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: {dropout}")
         # Fail here, with the argument names, rather than deep in a layer.
@@ -149,9 +147,7 @@ class ConvBertBackbone(Backbone):
             self.segment_embedding = shared_embeddings.segment_embedding
             self.embeddings_layer_norm = shared_embeddings.embeddings_layer_norm
         self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
-        self.embeddings_dropout = HashDropout(
-            dropout, dtype=dtype, name="embeddings_dropout"
-        )
+        self.embeddings_dropout = HashDropout(dropout, dtype=dtype, name="embeddings_dropout")
         self.embeddings_projection = None
         if embedding_dim != hidden_dim:
             self.embeddings_projection = keras.layers.Dense(
@@ -180,12 +176,8 @@ class ConvBertBackbone(Backbone):
 
         # === Functional model ===
         token_id_input = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        segment_id_input = keras.Input(
-            shape=(None,), dtype="int32", name="segment_ids"
-        )
-        padding_mask_input = keras.Input(
-            shape=(None,), dtype="int32", name="padding_mask"
-        )
+        segment_id_input = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+        padding_mask_input = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
         tokens = self.token_embedding(token_id_input)
         positions = self.position_embedding(tokens)
         segments = self.segment_embedding(segment_id_input)
@@ -228,7 +220,9 @@ class ConvBertBackbone(Backbone):
     def _check_shareable(other, vocabulary_size, embedding_dim, max_sequence_length, num_segments):
         mine = (vocabulary_size, embedding_dim, max_sequence_length, num_segments)
         theirs = (
-            other.vocabulary_size, other.embedding_dim, other.max_sequence_length,
+            other.vocabulary_size,
+            other.embedding_dim,
+            other.max_sequence_length,
             other.num_segments,
         )
         if mine != theirs:

@@ -8,7 +8,6 @@ from convbert_keras.layers.activations import gelu_exact
 from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 
-
 POOLINGS = ("cls", "mean")
 
 

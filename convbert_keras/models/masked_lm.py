@@ -51,11 +51,16 @@ class ConvBertMaskedLM(ReplicaXlaSteps, MaskedLM):
         # === Config ===
         self.tie_word_embeddings = tie_word_embeddings
 
-    def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", jit_compile=True, **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, weighted_metrics="auto", jit_compile=True, **kwargs
+    ):
         """`MaskedLM.compile` with XLA on by default."""
         super().compile(
-            optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
-            jit_compile=jit_compile, **kwargs,
+            optimizer=optimizer,
+            loss=loss,
+            weighted_metrics=weighted_metrics,
+            jit_compile=jit_compile,
+            **kwargs,
         )
 
     def get_config(self):

@@ -56,9 +56,7 @@ class ConvBertMultipleChoicePreprocessor(Preprocessor):
         num_choices = tf.shape(choices)[1]
         repeated = tf.repeat(tf.convert_to_tensor(prompts), num_choices)
         flat = tf.reshape(choices, [-1])
-        token_ids, segment_ids = self.packer(
-            (self.tokenizer(repeated), self.tokenizer(flat))
-        )
+        token_ids, segment_ids = self.packer((self.tokenizer(repeated), self.tokenizer(flat)))
         shape = [-1, num_choices, self.sequence_length]
         return {
             "token_ids": tf.reshape(token_ids, shape),

@@ -51,8 +51,7 @@ def convbert_config(size, **overrides):
     """
     if size not in CONVBERT_CONFIGS:
         raise ValueError(
-            f"Unknown ConvBERT size {size!r}. Choose one of "
-            f"{sorted(CONVBERT_CONFIGS)}."
+            f"Unknown ConvBERT size {size!r}. Choose one of {sorted(CONVBERT_CONFIGS)}."
         )
     config = copy.deepcopy(CONVBERT_CONFIGS[size])
     config.update(overrides)

@@ -16,9 +16,18 @@ OBJECTIVES = ("rtd", "mlm")
 
 # Arguments of a discriminator config that a generator takes over unchanged.
 _SHARED_ARGUMENTS = (
-    "vocabulary_size", "num_layers", "embedding_dim", "head_ratio", "conv_kernel_size",
-    "conv_type", "num_groups", "dropout", "max_sequence_length", "num_segments",
-    "layer_norm_epsilon", "mask_padding_in_conv",
+    "vocabulary_size",
+    "num_layers",
+    "embedding_dim",
+    "head_ratio",
+    "conv_kernel_size",
+    "conv_type",
+    "num_groups",
+    "dropout",
+    "max_sequence_length",
+    "num_segments",
+    "layer_norm_epsilon",
+    "mask_padding_in_conv",
 )
 
 
@@ -39,7 +48,9 @@ def generator_config(discriminator_config, size=0.25):
             "which do not divide; choose a `generator_size` that keeps "
             "`hidden_dim * size` divisible by `num_heads * size`."
         )
-    config["embedding_dim"] = discriminator_config.get("embedding_dim") or discriminator_config["hidden_dim"]
+    config["embedding_dim"] = (
+        discriminator_config.get("embedding_dim") or discriminator_config["hidden_dim"]
+    )
     config["hidden_dim"] = hidden
     config["num_heads"] = heads
     config["intermediate_dim"] = 4 * hidden
@@ -105,10 +116,22 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
     ```
     """
 
-    def __init__(self, discriminator, mask_token_id, special_token_ids, generator=None,
-                 generator_size=0.25, mask_rate=0.15, mask_token_rate=0.85,
-                 max_predictions=None, rtd_weight=50.0, seed=None, objective="rtd",
-                 sampling_temperature=1.0, **kwargs):
+    def __init__(
+        self,
+        discriminator,
+        mask_token_id,
+        special_token_ids,
+        generator=None,
+        generator_size=0.25,
+        mask_rate=0.15,
+        mask_token_rate=0.85,
+        max_predictions=None,
+        rtd_weight=50.0,
+        seed=None,
+        objective="rtd",
+        sampling_temperature=1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if sampling_temperature <= 0:
             raise ValueError(
@@ -144,8 +167,10 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
         if objective == "rtd":
             # ELECTRA's discriminator head: Dense(hidden) + GELU, then one logit.
             self.discriminator_dense = keras.layers.Dense(
-                discriminator.hidden_dim, activation=gelu_exact,
-                kernel_initializer=convbert_kernel_initializer(), dtype=policy,
+                discriminator.hidden_dim,
+                activation=gelu_exact,
+                kernel_initializer=convbert_kernel_initializer(),
+                dtype=policy,
                 name="discriminator_dense",
             )
             self.discriminator_logits = logits_dense(1, policy, name="discriminator_logits")
@@ -193,7 +218,9 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
         for special in self.special_token_ids:
             candidate = candidate & (token_ids != special)
         count = ops.sum(ops.cast(candidate, "float32"), axis=1)
-        to_mask = ops.minimum(ops.cast(ops.round(count * self.mask_rate), "int32"), self.max_predictions)
+        to_mask = ops.minimum(
+            ops.cast(ops.round(count * self.mask_rate), "int32"), self.max_predictions
+        )
         return ops.maximum(to_mask, ops.cast(count > 0, "int32")), candidate
 
     def mask(self, token_ids, padding_mask, seeds):
@@ -239,23 +266,21 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
         if totals is not None:
             masked_lm["loss_totals"] = totals
         if self.objective == "mlm":
-            sequence = self.discriminator(
-                {**inputs, "token_ids": masked_ids}, training=training
-            )["sequence_output"]
+            sequence = self.discriminator({**inputs, "token_ids": masked_ids}, training=training)[
+                "sequence_output"
+            ]
             logits = ops.cast(self.generator_head(sequence, positions), "float32")
             return {"generator_logits": logits, **masked_lm}
-        generator_sequence = self.generator(
-            {**inputs, "token_ids": masked_ids}, training=training
-        )["sequence_output"]
-        generator_logits = ops.cast(
-            self.generator_head(generator_sequence, positions), "float32"
-        )
+        generator_sequence = self.generator({**inputs, "token_ids": masked_ids}, training=training)[
+            "sequence_output"
+        ]
+        generator_logits = ops.cast(self.generator_head(generator_sequence, positions), "float32")
         # Gumbel-max sampling from the generator's softmax; no gradient
         # flows through the sample.
         noise_shape = tf.shape(generator_logits)
-        noise = -ops.log(-ops.log(
-            hash_uniform(noise_shape, seeds[2], replica_row_offset(noise_shape[0]))
-        ))
+        noise = -ops.log(
+            -ops.log(hash_uniform(noise_shape, seeds[2], replica_row_offset(noise_shape[0])))
+        )
         scaled = ops.stop_gradient(generator_logits) / self.sampling_temperature
         sampled = ops.cast(ops.argmax(scaled + noise, axis=-1), "int32")
         corrupted = self._scatter(token_ids, positions, weights, sampled)

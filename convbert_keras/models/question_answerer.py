@@ -142,8 +142,15 @@ class ConvBertQuestionAnswerer(TracedPreprocessing, ReplicaXlaSteps, Task):
         x = self._window_dataset(x, None, batch_size or 32)
         return keras.Model.predict(self, x, **kwargs)
 
-    def answer(self, questions, contexts, max_answer_length=30, allow_no_answer=False,
-               null_score_threshold=0.0, batch_size=32):
+    def answer(
+        self,
+        questions,
+        contexts,
+        max_answer_length=30,
+        allow_no_answer=False,
+        null_score_threshold=0.0,
+        batch_size=32,
+    ):
         """The best answer span of each question in its context.
 
         Over every window of a context, scores every span in the context,
@@ -177,7 +184,10 @@ class ConvBertQuestionAnswerer(TracedPreprocessing, ReplicaXlaSteps, Task):
         inputs = {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")}
         logits = keras.Model.predict(self, inputs, batch_size=batch_size, verbose=0)
         return decode_answers(
-            logits, features, contexts, max_answer_length=max_answer_length,
+            logits,
+            features,
+            contexts,
+            max_answer_length=max_answer_length,
             allow_no_answer=allow_no_answer,
             null_score_threshold=null_score_threshold,
         )
@@ -189,8 +199,17 @@ def _as_text(value):
     return str(value)
 
 
-def best_spans(logits, example_index, window_start, offsets_begin, offsets_end, num_examples,
-               max_answer_length=30, allow_no_answer=False, null_score_threshold=0.0):
+def best_spans(
+    logits,
+    example_index,
+    window_start,
+    offsets_begin,
+    offsets_end,
+    num_examples,
+    max_answer_length=30,
+    allow_no_answer=False,
+    null_score_threshold=0.0,
+):
     """The best answer span per example, as TensorFlow ops (used eagerly by
     `ConvBertQuestionAnswerer.answer` and inside exported signatures).
 
@@ -228,7 +247,9 @@ def best_spans(logits, example_index, window_start, offsets_begin, offsets_end, 
     segments = tf.cast(num_examples, "int64") * stride + 1
     best_context = tf.math.unsorted_segment_max(context_score, key, segments)
     reaches = in_context & (context_score >= tf.gather(best_context, key))
-    window = tf.broadcast_to(tf.range(tf.shape(logits, out_type="int64")[0])[:, None], tf.shape(key))
+    window = tf.broadcast_to(
+        tf.range(tf.shape(logits, out_type="int64")[0])[:, None], tf.shape(key)
+    )
     first_window = tf.math.unsorted_segment_min(
         tf.where(reaches, window, tf.int64.max), key, segments
     )
@@ -236,10 +257,9 @@ def best_spans(logits, example_index, window_start, offsets_begin, offsets_end, 
 
     span = tf.range(length)
     span_length = span[None, :] - span[:, None] + 1
-    allowed = (
-        (max_context[:, :, None] & in_context[:, None, :])
-        & ((span_length >= 1) & (span_length <= max_answer_length))[None]
-    )
+    allowed = (max_context[:, :, None] & in_context[:, None, :]) & (
+        (span_length >= 1) & (span_length <= max_answer_length)
+    )[None]
     scores = tf.where(allowed, start_logits[:, :, None] + end_logits[:, None, :], -float("inf"))
     flat = tf.reshape(scores, [tf.shape(scores)[0], -1])
     best_in_window = tf.reduce_max(flat, axis=1)
@@ -255,35 +275,55 @@ def best_spans(logits, example_index, window_start, offsets_begin, offsets_end, 
         tf.where(is_best, windows, tf.int64.max), example_index, num_examples
     )
     best_window = tf.minimum(best_window, tf.shape(logits, out_type="int64")[0] - 1)
-    null = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0], example_index, num_examples)
+    null = tf.math.unsorted_segment_min(
+        start_logits[:, 0] + end_logits[:, 0], example_index, num_examples
+    )
     # Segment max starts from the lowest float, not -inf: "no span allowed"
     # shows as a huge negative score.
     no_answer = best_score < -1e30
     if allow_no_answer:
         no_answer = no_answer | (null - best_score > null_score_threshold)
-    begin = tf.where(no_answer, tf.constant(-1, offsets_begin.dtype), tf.gather(begin_bytes, best_window))
+    begin = tf.where(
+        no_answer, tf.constant(-1, offsets_begin.dtype), tf.gather(begin_bytes, best_window)
+    )
     end = tf.where(no_answer, tf.constant(-1, offsets_end.dtype), tf.gather(end_bytes, best_window))
     return begin, end, tf.where(no_answer, null, best_score)
 
 
-def decode_answers(logits, features, contexts, max_answer_length=30, allow_no_answer=False,
-                   null_score_threshold=0.0):
+def decode_answers(
+    logits,
+    features,
+    contexts,
+    max_answer_length=30,
+    allow_no_answer=False,
+    null_score_threshold=0.0,
+):
     """`best_spans` as dicts with the answer text and character offsets;
     see `ConvBertQuestionAnswerer.answer`. `features` is
     `ConvBertQuestionAnswererPreprocessor.windows()`; `contexts` the
     context strings."""
     begin, end, score = best_spans(
-        logits, features["example_index"], features["window_start"], features["offsets_begin"],
-        features["offsets_end"], len(contexts), max_answer_length=max_answer_length,
-        allow_no_answer=allow_no_answer, null_score_threshold=null_score_threshold,
+        logits,
+        features["example_index"],
+        features["window_start"],
+        features["offsets_begin"],
+        features["offsets_end"],
+        len(contexts),
+        max_answer_length=max_answer_length,
+        allow_no_answer=allow_no_answer,
+        null_score_threshold=null_score_threshold,
     )
     answers = []
-    for context, b, e, value in zip(contexts, np.asarray(begin), np.asarray(end), np.asarray(score)):
+    for context, b, e, value in zip(
+        contexts, np.asarray(begin), np.asarray(end), np.asarray(score)
+    ):
         if b < 0:
             answers.append({"text": "", "score": float(value), "start": -1, "end": -1})
             continue
         encoded = context.encode("utf-8")
         start = len(encoded[:b].decode("utf-8", errors="replace"))
         text = encoded[b:e].decode("utf-8", errors="replace")
-        answers.append({"text": text, "score": float(value), "start": start, "end": start + len(text)})
+        answers.append(
+            {"text": text, "score": float(value), "start": start, "end": start + len(text)}
+        )
     return answers

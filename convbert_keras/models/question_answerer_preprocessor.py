@@ -8,6 +8,7 @@ from convbert_keras.models.tokenizer import WORD_DELIMITER_PATTERN
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 from convbert_keras.models.tokenizer import valid_utf8
 
+
 def _char_to_byte(strings, char_offsets):
     """Byte offsets of character offsets (clipped to the string)."""
     import tensorflow as tf
@@ -68,7 +69,9 @@ class ConvBertQuestionAnswererPreprocessor(Preprocessor):
     backbone_cls = ConvBertBackbone
     tokenizer_cls = ConvBertTokenizer
 
-    def __init__(self, tokenizer, sequence_length=384, doc_stride=128, max_query_length=64, **kwargs):
+    def __init__(
+        self, tokenizer, sequence_length=384, doc_stride=128, max_query_length=64, **kwargs
+    ):
         super().__init__(**kwargs)
         if max_query_length + 4 > sequence_length:
             raise ValueError(
@@ -179,8 +182,13 @@ class ConvBertQuestionAnswererPreprocessor(Preprocessor):
         context = window_values(pieces)
         token_ids = tf.concat([cls, question, sep, context, sep], axis=1)
         segment_ids = tf.concat(
-            [tf.zeros_like(cls), tf.zeros_like(question), tf.zeros_like(sep),
-             tf.ones_like(context), tf.ones_like(sep)],
+            [
+                tf.zeros_like(cls),
+                tf.zeros_like(question),
+                tf.zeros_like(sep),
+                tf.ones_like(context),
+                tf.ones_like(sep),
+            ],
             axis=1,
         )
         shape = [None, self.sequence_length]
@@ -203,13 +211,28 @@ class ConvBertQuestionAnswererPreprocessor(Preprocessor):
         }
         if answers is not None:
             features["positions"] = self._positions(
-                contexts, answers, piece_begin, piece_end, example, window_start,
-                window_length, question_length,
+                contexts,
+                answers,
+                piece_begin,
+                piece_end,
+                example,
+                window_start,
+                window_length,
+                question_length,
             )
         return features
 
-    def _positions(self, contexts, answers, piece_begin, piece_end, example, window_start,
-                   window_length, question_length):
+    def _positions(
+        self,
+        contexts,
+        answers,
+        piece_begin,
+        piece_end,
+        example,
+        window_start,
+        window_length,
+        question_length,
+    ):
         """Answer start/end token positions per window (0 when outside)."""
         import tensorflow as tf
 
@@ -219,16 +242,12 @@ class ConvBertQuestionAnswererPreprocessor(Preprocessor):
         end_byte = _char_to_byte(contexts, starts + text_chars)
         # The answer's pieces: from the first piece ending after its start to
         # the last piece beginning before its end.
-        first_piece = tf.reduce_sum(
-            tf.cast(piece_end <= begin_byte[:, None], "int64"), axis=1
-        )
+        first_piece = tf.reduce_sum(tf.cast(piece_end <= begin_byte[:, None], "int64"), axis=1)
         last_piece = tf.reduce_sum(tf.cast(piece_begin < end_byte[:, None], "int64"), axis=1) - 1
         answerable = (starts >= 0) & (text_chars > 0) & (first_piece <= last_piece)
         first_piece = tf.gather(first_piece, example) - window_start
         last_piece = tf.gather(last_piece, example) - window_start
-        inside = (
-            tf.gather(answerable, example) & (first_piece >= 0) & (last_piece < window_length)
-        )
+        inside = tf.gather(answerable, example) & (first_piece >= 0) & (last_piece < window_length)
         shift = tf.gather(question_length, example) + 2
         positions = tf.stack([first_piece + shift, last_piece + shift], axis=1)
         return tf.cast(tf.where(inside[:, None], positions, 0), "int32")

@@ -7,9 +7,7 @@ from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.heads import logits_dense
 from convbert_keras.models.labels import check_label_range
-from convbert_keras.models.token_classifier_preprocessor import (
-    ConvBertTokenClassifierPreprocessor,
-)
+from convbert_keras.models.token_classifier_preprocessor import ConvBertTokenClassifierPreprocessor
 from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
 
@@ -46,9 +44,7 @@ class ConvBertTokenClassifier(TracedPreprocessing, ReplicaXlaSteps, Task):
 
     def __init__(self, backbone, num_classes, preprocessor=None, dropout=0.1, **kwargs):
         if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(
-                f"`num_classes` must be an integer >= 2. Received: {num_classes!r}"
-            )
+            raise ValueError(f"`num_classes` must be an integer >= 2. Received: {num_classes!r}")
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -64,7 +60,9 @@ class ConvBertTokenClassifier(TracedPreprocessing, ReplicaXlaSteps, Task):
         self.num_classes = num_classes
         self.dropout = dropout
 
-    def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", jit_compile=True, **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, weighted_metrics="auto", jit_compile=True, **kwargs
+    ):
         """Adam 5e-5, sparse cross-entropy on logits and accuracy, both
         weighted so that only first word pieces count; XLA on."""
         if optimizer == "auto":
@@ -74,8 +72,11 @@ class ConvBertTokenClassifier(TracedPreprocessing, ReplicaXlaSteps, Task):
         if weighted_metrics == "auto":
             weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
         super().compile(
-            optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
-            jit_compile=jit_compile, **kwargs,
+            optimizer=optimizer,
+            loss=loss,
+            weighted_metrics=weighted_metrics,
+            jit_compile=jit_compile,
+            **kwargs,
         )
 
     def preprocess_samples(self, x, y=None, sample_weight=None):

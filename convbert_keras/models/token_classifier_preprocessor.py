@@ -72,7 +72,10 @@ class ConvBertTokenClassifierPreprocessor(Preprocessor):
         per_word = pieces.values
         empty = tf.cast(per_word.row_lengths() == 0, "int64")
         unk = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(empty)], tf.cast(self.tokenizer.token_to_id(self.tokenizer.oov_token), per_word.dtype)),
+            tf.fill(
+                [tf.reduce_sum(empty)],
+                tf.cast(self.tokenizer.token_to_id(self.tokenizer.oov_token), per_word.dtype),
+            ),
             empty,
         )
         per_word = tf.concat([per_word, unk], axis=1)

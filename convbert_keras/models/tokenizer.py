@@ -41,14 +41,10 @@ _LONG_WORD_STAND_IN = "\ue000"
 
 def _python_pattern(re2_pattern):
     """An RE2 pattern for the `regex` module, which spells \\x{...} as \\U."""
-    return re.sub(
-        r"\\x\{([0-9A-Fa-f]+)\}", lambda m: "\\U%08X" % int(m.group(1), 16), re2_pattern
-    )
+    return re.sub(r"\\x\{([0-9A-Fa-f]+)\}", lambda m: "\\U%08X" % int(m.group(1), 16), re2_pattern)
 
 
-_PY_LONG_WORD = regex.compile(
-    _python_pattern(_WORD_CHARACTER) + f"{{{MAX_CHARS_PER_WORD + 1},}}"
-)
+_PY_LONG_WORD = regex.compile(_python_pattern(_WORD_CHARACTER) + f"{{{MAX_CHARS_PER_WORD + 1},}}")
 
 
 def replace_long_words(texts):
@@ -67,9 +63,7 @@ def replace_long_words(texts):
         # repetition that the Python path uses.
         words = tf_text.regex_split(texts, " |" + KEPT_DELIMITER_PATTERN, KEPT_DELIMITER_PATTERN)
         too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
-        words = words.with_flat_values(
-            tf.where(too_long, _LONG_WORD_STAND_IN, words.flat_values)
-        )
+        words = words.with_flat_values(tf.where(too_long, _LONG_WORD_STAND_IN, words.flat_values))
         joined = tf.strings.reduce_join(words, axis=-1, separator=" ")
         return joined.to_tensor() if isinstance(joined, tf.RaggedTensor) else joined
     if isinstance(texts, str):
@@ -241,7 +235,5 @@ class ConvBertTokenizer(WordPieceTokenizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"lowercase": self.bert_lowercase, "strip_accents": self.bert_strip_accents}
-        )
+        config.update({"lowercase": self.bert_lowercase, "strip_accents": self.bert_strip_accents})
         return config

@@ -6,8 +6,9 @@ from convbert_keras.models.tokenizer import normalize_text
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
-def build_vocabulary(texts=None, files=None, vocabulary_size=30522, output=None,
-                     lowercase=True, strip_accents=None):
+def build_vocabulary(
+    texts=None, files=None, vocabulary_size=30522, output=None, lowercase=True, strip_accents=None
+):
     """Learns a WordPiece vocabulary for `ConvBertTokenizer`.
 
     The text is normalised exactly as the tokenizer will see it (BERT's
@@ -48,7 +49,10 @@ def build_vocabulary(texts=None, files=None, vocabulary_size=30522, output=None,
     if not any(tf.reduce_any(tf.strings.length(tf.strings.strip(batch)) > 0) for batch in data):
         raise ValueError("The corpus has no text to learn a vocabulary from.")
     vocabulary = compute_word_piece_vocabulary(
-        data, vocabulary_size, lowercase=False, strip_accents=False,
+        data,
+        vocabulary_size,
+        lowercase=False,
+        strip_accents=False,
         reserved_tokens=list(SPECIAL_TOKENS),
     )
     if output is not None:
