@@ -29,13 +29,23 @@ COMPARISON_CONFIG = dict(
     max_sequence_length=64,
 )
 
-# Pretrained arms: backbone overrides and the pretraining objective.
+# Pretrained arms: backbone overrides, the pretraining objective, and the
+# encoder layers re-initialised (from the top) before fine-tuning. The
+# `_reinit` arms fine-tune the pretraining run of the arm without the suffix
+# (`pretraining_arm`), so comparing the two costs no second pretraining.
 PRETRAINED_ARMS = {
-    "convbert_rtd": ({"conv_type": "span"}, "rtd"),
-    "bert_rtd": ({"conv_type": "none"}, "rtd"),
-    "convbert_mlm": ({"conv_type": "span"}, "mlm"),
+    "convbert_rtd": ({"conv_type": "span"}, "rtd", 0),
+    "convbert_rtd_reinit": ({"conv_type": "span"}, "rtd", 1),
+    "bert_rtd": ({"conv_type": "none"}, "rtd", 0),
+    "bert_rtd_reinit": ({"conv_type": "none"}, "rtd", 1),
+    "convbert_mlm": ({"conv_type": "span"}, "mlm", 0),
 }
 ARMS = ("scratch", *PRETRAINED_ARMS, "bag_of_words")
+
+
+def pretraining_arm(arm):
+    """The arm whose folder holds `arm`'s pretraining run."""
+    return arm.removesuffix("_reinit")
 
 
 def comparison_tokenizer(output_dir, corpus, vocabulary_size=8000):
@@ -61,9 +71,9 @@ def comparison_tokenizer(output_dir, corpus, vocabulary_size=8000):
 
 
 def arm_directory(output_dir, seed, arm):
-    """The folder of one arm's runs: `pretrain/` (pretrained arms),
-    `finetune/` (whose `preset/` is the chosen classifier) and
-    `results.json`."""
+    """The folder of one arm's runs: `pretrain/` (pretrained arms; a
+    `_reinit` arm uses its `pretraining_arm`'s), `finetune/` (whose
+    `preset/` is the chosen classifier) and `results.json`."""
     return os.path.join(output_dir, f"seed_{seed}", arm)
 
 
@@ -138,14 +148,17 @@ def run_arm(
         results = dict(bag_of_words_baseline(data, seed=seed), settings=settings)
         write_json(results_path, results)
         return results
-    preset, pretraining = None, None
+    preset, pretraining, reinitialize_layers = None, None, 0
     if arm in PRETRAINED_ARMS:
-        overrides, objective = PRETRAINED_ARMS[arm]
+        overrides, objective, reinitialize_layers = PRETRAINED_ARMS[arm]
+        pretrain_dir = os.path.join(
+            arm_directory(output_dir, seed, pretraining_arm(arm)), "pretrain"
+        )
         pretrained = pretrain(
             lambda: tf.data.Dataset.from_tensor_slices(corpus),
             tokenizer,
             dict(config, **overrides, vocabulary_size=tokenizer.vocabulary_size()),
-            os.path.join(run_dir, "pretrain"),
+            pretrain_dir,
             pretrain_steps,
             batch_size=pretrain_batch_size,
             sequence_length=sequence_length,
@@ -158,7 +171,7 @@ def run_arm(
             verbose=0,
         )
         pretraining = pretrained["metrics"]
-        preset = os.path.join(run_dir, "pretrain", "preset")
+        preset = os.path.join(pretrain_dir, "preset")
     results = finetune(
         data,
         os.path.join(run_dir, "finetune"),
@@ -171,6 +184,7 @@ def run_arm(
         layer_decay=1.0,
         sequence_length=sequence_length,
         pooling=pooling,
+        reinitialize_layers=reinitialize_layers,
         seed=seed,
         verbose=0,
     )

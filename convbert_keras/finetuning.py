@@ -472,6 +472,7 @@ def finetune(
     seed=0,
     jit_compile=True,
     pooling="cls",
+    reinitialize_layers=0,
     checkpoint_every=None,
     strategy=None,
     verbose=1,
@@ -508,6 +509,10 @@ def finetune(
             uncased vocabulary).
         pooling: a text classifier's summary of the sequence, `"cls"` or
             `"mean"` (see `ConvBertTextClassifier`).
+        reinitialize_layers: int. Encoder layers, from the top, given fresh
+            initial weights before training
+            (`ConvBertBackbone.reinitialize_top_layers`): 1 for a
+            replaced-token-detection discriminator fine-tuned on few labels.
         checkpoint_every: int. Steps between checkpoints (default: one per
             epoch).
         strategy: a `tf.distribute` strategy (`convbert_keras.distribute.
@@ -567,6 +572,9 @@ def finetune(
         "jit_compile": jit_compile,
         "replicas": strategy.num_replicas_in_sync,
     }
+    if reinitialize_layers:
+        # Recorded only when used: folders from before the setting still resume.
+        run_config["reinitialize_layers"] = reinitialize_layers
     config_path = check_run_config(output_dir, run_config, "fine-tuning run")
     chief = is_chief(strategy)
     results_path = os.path.join(output_dir, "results.json")
@@ -591,6 +599,7 @@ def finetune(
             kwargs = size if isinstance(size, dict) else convbert_config(size)
             backbone = ConvBertBackbone(**dict(kwargs, vocabulary_size=tokenizer.vocabulary_size()))
         model = _build_task(data, preset, backbone, tokenizer, sequence_length, pooling)
+        model.backbone.reinitialize_top_layers(reinitialize_layers)
         if model.backbone.max_sequence_length < sequence_length:
             raise ValueError(
                 f"`sequence_length` {sequence_length} exceeds the model's "

@@ -6,7 +6,10 @@ For every seed: 1,000 labelled Rotten Tomatoes snippets are drawn; ConvBERT
 pretrained with replaced-token detection (convbert_rtd), the equal-budget BERT
 ablation (bert_rtd, conv_type="none"), ConvBERT pretrained with plain masked LM
 (convbert_mlm, the control), ConvBERT from scratch, and a bag-of-words
-baseline are fine-tuned on them; the epoch is chosen on validation movies and
+baseline are fine-tuned on them, and the two replaced-token-detection runs
+once more with their top layer re-initialised (convbert_rtd_reinit,
+bert_rtd_reinit: the same pretraining, see ConvBertBackbone.
+reinitialize_top_layers); the epoch is chosen on validation movies and
 the score read on test movies. Prints a Markdown table (mean, sd, per seed);
 summary.json and every run's results.json are in --output. Run it again after
 a kill: finished runs are reused, unfinished ones resumed.

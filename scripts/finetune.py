@@ -90,6 +90,13 @@ def build_parser():
         default="cls",
         help="a text classifier's summary of the sequence",
     )
+    run.add_argument(
+        "--reinitialize-layers",
+        type=int,
+        default=0,
+        help="encoder layers, from the top, given fresh initial weights before training "
+        "(1 for a replaced-token-detection discriminator fine-tuned on few labels)",
+    )
     run.add_argument("--seed", type=int, default=0)
     run.add_argument(
         "--checkpoint-every", type=int, help="steps between checkpoints (default: one per epoch)"
@@ -180,6 +187,7 @@ def run(args, parser, strategy):
             patience=args.patience,
             seed=args.seed,
             pooling=args.pooling,
+            reinitialize_layers=args.reinitialize_layers,
             checkpoint_every=args.checkpoint_every,
             strategy=strategy,
         )

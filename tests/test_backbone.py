@@ -194,6 +194,37 @@ def test_config_round_trip():
     assert restored.count_params() == model.count_params()
 
 
+def test_reinitialize_top_layers_redraws_only_those_layers_at_initialisation():
+    model = ConvBertBackbone(**TINY)
+    # Far from any initial value, as after training.
+    rng = np.random.default_rng(0)
+    model.set_weights([3.0 + rng.normal(size=w.shape) for w in model.get_weights()])
+    before = {w.path: np.array(w) for w in model.weights}
+    model.reinitialize_top_layers(0)
+    assert all(np.array_equal(w, before[w.path]) for w in model.weights)
+
+    model.reinitialize_top_layers(1)
+    top = model.transformer_layers[1]
+    top_paths = {w.path for w in top.weights}
+    for w in model.weights:
+        value = np.array(w)
+        if w.path not in top_paths:
+            np.testing.assert_array_equal(value, before[w.path], err_msg=w.path)
+        elif w.path.endswith(("bias", "beta")):
+            np.testing.assert_array_equal(value, 0.0, err_msg=w.path)
+        elif w.path.endswith("gamma"):
+            np.testing.assert_array_equal(value, 1.0, err_msg=w.path)
+        elif w.path.endswith("depthwise_kernel"):
+            assert 0 < np.abs(value).max() < 1, w.path
+        else:
+            # The truncated normal of std 0.02: within two deviations.
+            assert 0 < np.abs(value).max() <= 0.04, w.path
+    inputs = make_inputs([6, 3], 6)
+    assert np.isfinite(model.predict_on_batch(inputs)["sequence_output"]).all()
+    with pytest.raises(ValueError, match="between 0 and the model's 2 layers. Received: 3"):
+        model.reinitialize_top_layers(3)
+
+
 def test_keras_file_save_and_load(tmp_path):
     model = ConvBertBackbone(**dict(TINY, num_groups=2))
     inputs = make_inputs([6, 3], 6)

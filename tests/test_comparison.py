@@ -106,25 +106,39 @@ def test_arms_run_resume_from_their_results_and_refuse_other_settings(tmp_path):
     )
     logged = []
     first = run_arm(
-        "convbert_mlm", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
+        "convbert_rtd", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
     )
     assert set(first["test"]) == {"accuracy", "f1"}
     assert first["pretraining"]["step"] == 4 and "mlm_loss" in first["pretraining"]
-    saved = json.loads((tmp_path / "seed_0" / "convbert_mlm" / "results.json").read_text())
+    saved = json.loads((tmp_path / "seed_0" / "convbert_rtd" / "results.json").read_text())
     assert saved["settings"]["pretrain_steps"] == 4
     # The test score is the chosen model's, computed once.
     finetune_results = json.loads(
-        (tmp_path / "seed_0" / "convbert_mlm" / "finetune" / "results.json").read_text()
+        (tmp_path / "seed_0" / "convbert_rtd" / "finetune" / "results.json").read_text()
     )
     assert finetune_results["test"]["test"] == first["test"]
     assert (
         run_arm(
-            "convbert_mlm", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
+            "convbert_rtd", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
         )
         == first
     )
     assert "reusing" in logged[-1]
     with pytest.raises(ValueError, match="was made with epochs=1, not 2"):
-        run_arm("convbert_mlm", data, corpus, tokenizer, str(tmp_path), **dict(settings, epochs=2))
+        run_arm("convbert_rtd", data, corpus, tokenizer, str(tmp_path), **dict(settings, epochs=2))
+    # The `_reinit` arm fine-tunes the same pretraining run, its top layer
+    # re-initialised; the arm without the suffix fine-tunes it as it is.
+    reinit = run_arm(
+        "convbert_rtd_reinit", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
+    )
+    assert not (tmp_path / "seed_0" / "convbert_rtd_reinit" / "pretrain").exists()
+    assert reinit["pretraining"]["step"] == 4
+    runs = {
+        arm: json.loads((tmp_path / "seed_0" / arm / "finetune" / "run_config.json").read_text())
+        for arm in ("convbert_rtd", "convbert_rtd_reinit")
+    }
+    assert runs["convbert_rtd_reinit"]["preset"] == runs["convbert_rtd"]["preset"]
+    assert runs["convbert_rtd_reinit"]["reinitialize_layers"] == 1
+    assert "reinitialize_layers" not in runs["convbert_rtd"]
     with pytest.raises(ValueError, match="Unknown arm 'gpt'"):
         run_arm("gpt", data, corpus, tokenizer, str(tmp_path))
