@@ -43,6 +43,10 @@ PRETRAINED_ARMS = {
 ARMS = ("scratch", *PRETRAINED_ARMS, "bag_of_words")
 
 
+# Validation snippets whose token states measure a pretrained model's spread.
+SPREAD_TEXTS = 256
+
+
 def pretraining_arm(arm):
     """The arm whose folder holds `arm`'s pretraining run."""
     return arm.removesuffix("_reinit")
@@ -68,6 +72,34 @@ def comparison_tokenizer(output_dir, corpus, vocabulary_size=8000):
         build_vocabulary(corpus, vocabulary_size=vocabulary_size, output=path + ".partial")
         os.replace(path + ".partial", path)
     return ConvBertTokenizer(vocabulary=path)
+
+
+def participation_ratio(states):
+    """How many directions the rows of `states` `(N, D)` spread over: the
+    participation ratio `(sum l)^2 / sum l^2` of the eigenvalues `l` of
+    their covariance; `D` when they spread evenly, 1 on a line."""
+    covariance = np.cov(np.asarray(states, "float64"), rowvar=False)
+    eigenvalues = np.clip(np.linalg.eigvalsh(covariance), 0.0, None)
+    return float(eigenvalues.sum() ** 2 / (eigenvalues**2).sum())
+
+
+def token_state_spread(backbone, preprocessor, texts):
+    """The `participation_ratio` of the token states after each encoder
+    layer, padding left out, over `texts`: a list, bottom layer first.
+
+    It shows a collapse a fine-tuning run inherits: a replaced-token-
+    detection discriminator's top layer needs one direction per token
+    (original or replaced), and at the comparison's size its states end
+    up spread over a few, where masked-LM pretraining and random weights
+    keep tens (`ConvBertBackbone.reinitialize_top_layers`).
+    """
+    import keras
+
+    inputs = preprocessor(texts)
+    layers = keras.Model(backbone.inputs, [layer.output for layer in backbone.transformer_layers])
+    outputs = layers.predict_on_batch(inputs)
+    real = np.asarray(inputs["padding_mask"]).astype(bool)
+    return [participation_ratio(np.asarray(states)[real]) for states in outputs]
 
 
 def arm_directory(output_dir, seed, arm):
@@ -114,11 +146,15 @@ def run_arm(
 ):
     """One arm of the comparison for one seed; returns its results dict
     (`"test"`, `"best"`, and for pretrained arms `"pretraining"`, the
-    last interval's pretraining metrics)."""
+    last interval's pretraining metrics and the pretrained encoder's
+    `token_state_spread` on validation snippets)."""
     import tensorflow as tf
 
     from convbert_keras.baselines import bag_of_words_baseline
     from convbert_keras.finetuning import finetune
+    from convbert_keras.models.text_classifier_preprocessor import (
+        ConvBertTextClassifierPreprocessor,
+    )
     from convbert_keras.pretraining import pretrain
 
     if arm not in ARMS:
@@ -170,8 +206,14 @@ def run_arm(
             sampling_temperature=sampling_temperature,
             verbose=0,
         )
-        pretraining = pretrained["metrics"]
         preset = os.path.join(pretrain_dir, "preset")
+        texts = list(next(iter(data.validation.values()))[0][:SPREAD_TEXTS])
+        spread = token_state_spread(
+            pretrained["discriminator"],
+            ConvBertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length),
+            texts,
+        )
+        pretraining = dict(pretrained["metrics"], token_state_spread=spread)
     results = finetune(
         data,
         os.path.join(run_dir, "finetune"),

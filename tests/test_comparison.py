@@ -11,10 +11,13 @@ from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTextClassifier
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.baselines import bag_of_words_baseline
+from convbert_keras.comparison import participation_ratio
 from convbert_keras.comparison import run_arm
 from convbert_keras.comparison import summary_table
+from convbert_keras.comparison import token_state_spread
 from convbert_keras.finetuning import FinetuneData
 from convbert_keras.models.heads import MaskedMeanPooling
+from convbert_keras.models.text_classifier_preprocessor import ConvBertTextClassifierPreprocessor
 
 
 def sentiment_data(count=48, seed=0):
@@ -92,6 +95,33 @@ def test_summary_table_by_hand():
     assert "| bag_of_words | 0.500 | 0.500 |" in table
 
 
+def test_participation_ratio_by_hand():
+    # Four points at the ends of two equal axes: two directions, evenly.
+    assert participation_ratio([[1, 0], [-1, 0], [0, 1], [0, -1]]) == pytest.approx(2.0)
+    # Variances 4 and 1 on the axes: (4 + 1)^2 / (16 + 1).
+    assert participation_ratio([[2, 0], [-2, 0], [0, 1], [0, -1]]) == pytest.approx(25 / 17)
+    # On one line through the plane, however long.
+    assert participation_ratio([[1, 2], [2, 4], [-3, -6]]) == pytest.approx(1.0)
+
+
+def test_token_state_spread_sees_a_collapsed_top_layer():
+    backbone = ConvBertBackbone(**TINY)
+    preprocessor = ConvBertTextClassifierPreprocessor(
+        ConvBertTokenizer(vocabulary=VOCAB), sequence_length=12
+    )
+    texts = sentiment_data(32)[0]
+    spread = token_state_spread(backbone, preprocessor, texts)
+    assert len(spread) == TINY["num_layers"]
+    assert all(2 < s <= TINY["hidden_dim"] for s in spread)
+    # The top layer's final LayerNorm keeps one coordinate: its states lie
+    # on one line, while the layer below is untouched.
+    norm = backbone.transformer_layers[-1].feedforward_layer_norm
+    norm.gamma.assign(np.eye(TINY["hidden_dim"], dtype="float32")[0])
+    collapsed = token_state_spread(backbone, preprocessor, texts)
+    assert collapsed[-1] == pytest.approx(1.0)
+    assert collapsed[:-1] == pytest.approx(spread[:-1])
+
+
 @pytest.mark.slow
 def test_arms_run_resume_from_their_results_and_refuse_other_settings(tmp_path):
     tokenizer = ConvBertTokenizer(vocabulary=VOCAB)
@@ -133,6 +163,7 @@ def test_arms_run_resume_from_their_results_and_refuse_other_settings(tmp_path):
     )
     assert not (tmp_path / "seed_0" / "convbert_rtd_reinit" / "pretrain").exists()
     assert reinit["pretraining"]["step"] == 4
+    assert len(reinit["pretraining"]["token_state_spread"]) == TINY["num_layers"]
     runs = {
         arm: json.loads((tmp_path / "seed_0" / arm / "finetune" / "run_config.json").read_text())
         for arm in ("convbert_rtd", "convbert_rtd_reinit")
