@@ -1,64 +1,16 @@
 """Exports a fine-tuned task preset for TensorFlow Serving.
 
-    .venv/bin/python scripts/export.py --preset runs/rt/preset --name convbert_sentiment \\
-        --labels rotten fresh
-
-writes saved_models/<name>/<next version>/ (raw-string signatures, warmup
-requests) and saved_models/models.config. Serve it with the official image:
-
-    docker run -p 8501:8501 -p 8500:8500 -v "$PWD/saved_models:/models" \\
-        tensorflow/serving --model_config_file=/models/models.config
+A wrapper of `convbert_keras.cli.export` (installed as `convbert-export`); `--help`
+lists the settings.
 """
 
 import os
+import sys
 
 # TensorFlow's C++ start-up chatter would hide the progress lines.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--preset", required=True, help="a fine-tuned task preset directory")
-    parser.add_argument("--name", required=True, help="model name in TF Serving")
-    parser.add_argument("--base-dir", default="saved_models")
-    parser.add_argument("--version", type=int, help="default: one above the highest present")
-    parser.add_argument("--labels", nargs="+", help="class or tag names, in id order")
-    parser.add_argument("--max-answer-length", type=int, default=30, help="question answering")
-    parser.add_argument(
-        "--allow-no-answer", action="store_true", help="question answering (SQuAD 2.0)"
-    )
-    args = parser.parse_args(argv)
-
-    from convbert_keras.export.tf_serving import export_for_tf_serving
-    from convbert_keras.export.tf_serving import load_task
-    from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
-
-    try:
-        task = load_task(args.preset)
-        extra = {}
-        if isinstance(task, ConvBertQuestionAnswerer):
-            extra = {
-                "max_answer_length": args.max_answer_length,
-                "allow_no_answer": args.allow_no_answer,
-            }
-        path = export_for_tf_serving(
-            task,
-            args.name,
-            base_dir=args.base_dir,
-            version=args.version,
-            label_names=args.labels,
-            **extra,
-        )
-    except (ValueError, OSError) as error:
-        parser.exit(2, f"error: {error}\n")
-    print(path)
-    print(f"models.config: {args.base_dir}/models.config", file=sys.stderr)
-
+from convbert_keras.cli.export import main  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -413,18 +413,8 @@ def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_
         np.testing.assert_array_equal(a, b)
 
 
-def load_script(name):
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(__file__), "..", "scripts", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_named_recipes_are_the_original_codes_settings():
-    script = load_script("pretrain")
+    from convbert_keras.cli import pretrain as script
 
     def settings(*options):
         args = script.build_parser().parse_args(["--corpus", "c.txt", "--output", "o", *options])

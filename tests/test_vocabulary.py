@@ -28,14 +28,43 @@ def test_built_vocabulary_tokenizes_its_corpus(tmp_path):
     assert tokenizer.detokenize(ids) == "the cafe served coffee . the cafe served tea !"
 
 
+COMMANDS = {
+    "convbert-pretrain": "pretrain",
+    "convbert-finetune": "finetune",
+    "convbert-convert": "convert",
+    "convbert-export": "export",
+    "convbert-benchmark": "benchmark",
+    "convbert-demo": "demo",
+    "convbert-compare": "compare",
+    "convbert-vocabulary": "vocabulary",
+}
+
+
+def test_console_scripts_are_declared_and_answer_help(capsys):
+    from importlib.metadata import entry_points
+
+    declared = {
+        e.name: e for e in entry_points(group="console_scripts") if e.name.startswith("convbert-")
+    }
+    assert set(declared) == set(COMMANDS)
+    for name, module in COMMANDS.items():
+        assert declared[name].value == f"convbert_keras.cli.{module}:main"
+        with pytest.raises(SystemExit) as stopped:
+            declared[name].load()(["--help"])
+        assert stopped.value.code == 0
+        assert capsys.readouterr().out.startswith("usage: ")
+
+
 @pytest.mark.slow
 def test_vocabulary_cli_and_bad_input(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(CORPUS), encoding="utf-8")
     output = tmp_path / "vocab.txt"
+    # The installed command, then the wrapper in scripts/.
+    command = os.path.join(os.path.dirname(sys.executable), "convbert-vocabulary")
     script = os.path.join(os.path.dirname(__file__), "..", "scripts", "build_vocabulary.py")
     result = subprocess.run(
-        [sys.executable, script, str(corpus), "--size", "120", "--output", str(output)],
+        [command, str(corpus), "--size", "120", "--output", str(output)],
         capture_output=True,
         text=True,
     )
