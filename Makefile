@@ -2,9 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The CPU build of torch for the reference tests; a bare `torch` would pull a
-# multi-GB CUDA build.
+# torch for the reference tests. On Linux the default index serves the
+# multi-GB CUDA build; TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# fetches the CPU build instead. Left empty, pip's own configuration decides
+# (this project's machines keep a CPU wheel in a local wheel folder).
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: install demo lint test test-fast fixtures clean
 
@@ -12,7 +15,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[test,reference]"
 	# seqeval (the NER metric reference) ships only an sdist whose
 	# setup_requires breaks under build isolation; build it in the venv.

@@ -29,8 +29,9 @@ import sys
 
 from convbert_keras.data.glue import GLUE_TASKS
 from convbert_keras.distribute import STRATEGIES
+from convbert_keras.finetuning import TASK_NAMES
 
-TASKS = sorted(GLUE_TASKS) + ["rotten_tomatoes", "wnut16", "squad_v1", "squad_v2"]
+TASKS = sorted(GLUE_TASKS) + list(TASK_NAMES)
 
 
 def build_parser():
