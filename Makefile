@@ -17,10 +17,6 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[test,reference]"
-	# seqeval (the NER metric reference) ships only an sdist whose
-	# setup_requires breaks under build isolation; build it in the venv.
-	$(BIN)/pip install --quiet "setuptools_scm<8" setuptools wheel
-	$(BIN)/pip install --quiet --no-build-isolation "seqeval==1.2.2"
 	touch $@
 
 install: $(VENV)/.installed
