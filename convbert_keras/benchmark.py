@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 from convbert_keras.convert.reference import hf_config_kwargs
-from convbert_keras.models.presets import convbert_config
+from convbert_keras.models.configs import convbert_config
 
 FRAMEWORKS = ("convbert_keras", "torch", "keras_hub_bert")
 NUM_CLASSES = 2

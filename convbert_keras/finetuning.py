@@ -525,7 +525,7 @@ def finetune(
 
     from convbert_keras.data import fetch
     from convbert_keras.models.backbone import ConvBertBackbone
-    from convbert_keras.models.presets import convbert_config
+    from convbert_keras.models.configs import convbert_config
     from convbert_keras.models.tokenizer import ConvBertTokenizer
 
     if (preset is None) == (size is None):

@@ -32,7 +32,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from convbert_keras.data import load_rotten_tomatoes_splits
-    from convbert_keras.models.presets import convbert_config
+    from convbert_keras.models.configs import convbert_config
 
     os.makedirs(args.output, exist_ok=True)
     corpus = os.path.join(args.output, "corpus.txt")

@@ -16,7 +16,7 @@ from convbert_keras.comparison import run_arm
 from convbert_keras.comparison import summary_table
 from convbert_keras.comparison import token_state_spread
 from convbert_keras.finetuning import FinetuneData
-from convbert_keras.models.heads import MaskedMeanPooling
+from convbert_keras.models.task_heads import MaskedMeanPooling
 from convbert_keras.models.text_classifier_preprocessor import ConvBertTextClassifierPreprocessor
 
 

@@ -65,7 +65,7 @@ def test_generator_is_a_quarter_width_and_shares_the_embeddings():
     assert model.generator.token_embedding is model.discriminator.token_embedding
     # The original code's sizes (hidden, heads, FFN), worked out from its
     # run_pretraining.py: round(h * s), max(1, heads * s), 4 x hidden.
-    from convbert_keras.models.presets import convbert_config
+    from convbert_keras.models.configs import convbert_config
 
     for size, fraction, expected in [
         ("small", 0.25, (64, 1, 256)),

@@ -14,7 +14,7 @@ import os
 import platform
 
 from convbert_keras import benchmark
-from convbert_keras.models.presets import CONVBERT_CONFIGS
+from convbert_keras.models.configs import CONVBERT_CONFIGS
 
 
 def main(argv=None):

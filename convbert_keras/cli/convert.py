@@ -17,7 +17,7 @@ import sys
 from convbert_keras.convert import SOURCES
 from convbert_keras.convert import convert_checkpoint
 from convbert_keras.convert.checkpoint import TASKS
-from convbert_keras.models.presets import CONVBERT_CONFIGS
+from convbert_keras.models.configs import CONVBERT_CONFIGS
 
 
 def main(argv=None):

@@ -147,7 +147,7 @@ def run(args, strategy):
     from convbert_keras.data import corpus
     from convbert_keras.data import fetch
     from convbert_keras.data import load_wikipedia_sample
-    from convbert_keras.models.presets import convbert_config
+    from convbert_keras.models.configs import convbert_config
     from convbert_keras.models.tokenizer import ConvBertTokenizer
     from convbert_keras.pretraining import pretrain
 

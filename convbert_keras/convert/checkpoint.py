@@ -9,9 +9,9 @@ from convbert_keras.convert.tf1 import read_tf1_checkpoint
 from convbert_keras.convert.weights import load_weights_into_backbone
 from convbert_keras.convert.weights import load_weights_into_task
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.configs import convbert_config
 from convbert_keras.models.masked_lm import ConvBertMaskedLM
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
-from convbert_keras.models.presets import convbert_config
 from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
 from convbert_keras.models.question_answerer_preprocessor import (
     ConvBertQuestionAnswererPreprocessor,

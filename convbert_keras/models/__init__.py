@@ -1,12 +1,12 @@
 """ConvBERT models: backbone, tokenizer, preprocessors, tasks, configurations."""
 
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.configs import CONVBERT_CONFIGS
+from convbert_keras.models.configs import convbert_config
 from convbert_keras.models.masked_lm import ConvBertMaskedLM
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
 from convbert_keras.models.multiple_choice import ConvBertMultipleChoice
 from convbert_keras.models.multiple_choice_preprocessor import ConvBertMultipleChoicePreprocessor
-from convbert_keras.models.presets import CONVBERT_CONFIGS
-from convbert_keras.models.presets import convbert_config
 from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
 from convbert_keras.models.question_answerer_preprocessor import (
     ConvBertQuestionAnswererPreprocessor,

@@ -3,8 +3,8 @@ from keras_hub.models import MaskedLM
 
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
-from convbert_keras.models.heads import masked_lm_head
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
+from convbert_keras.models.task_heads import masked_lm_head
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")

@@ -4,9 +4,9 @@ from keras_hub.models import Task
 
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
-from convbert_keras.models.heads import pooled_head_layers
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.multiple_choice_preprocessor import ConvBertMultipleChoicePreprocessor
+from convbert_keras.models.task_heads import pooled_head_layers
 from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
 _INPUTS = ("token_ids", "segment_ids", "padding_mask")

@@ -9,8 +9,8 @@ from convbert_keras.layers.dropout import hash_uniform
 from convbert_keras.layers.dropout import int32_seed
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.models.backbone import ConvBertBackbone
-from convbert_keras.models.heads import logits_dense
-from convbert_keras.models.heads import masked_lm_head
+from convbert_keras.models.task_heads import logits_dense
+from convbert_keras.models.task_heads import masked_lm_head
 
 OBJECTIVES = ("rtd", "mlm")
 

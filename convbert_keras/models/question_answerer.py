@@ -4,10 +4,10 @@ from keras_hub.models import Task
 
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
-from convbert_keras.models.heads import logits_dense
 from convbert_keras.models.question_answerer_preprocessor import (
     ConvBertQuestionAnswererPreprocessor,
 )
+from convbert_keras.models.task_heads import logits_dense
 from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
 

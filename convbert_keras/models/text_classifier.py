@@ -3,9 +3,9 @@ from keras_hub.models import TextClassifier
 
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
-from convbert_keras.models.heads import pool_sequence
-from convbert_keras.models.heads import pooled_head_layers
 from convbert_keras.models.labels import check_label_range
+from convbert_keras.models.task_heads import pool_sequence
+from convbert_keras.models.task_heads import pooled_head_layers
 from convbert_keras.models.text_classifier_preprocessor import ConvBertTextClassifierPreprocessor
 from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 

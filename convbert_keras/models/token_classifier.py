@@ -5,8 +5,8 @@ from keras_hub.models import Task
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.models.backbone import ConvBertBackbone
-from convbert_keras.models.heads import logits_dense
 from convbert_keras.models.labels import check_label_range
+from convbert_keras.models.task_heads import logits_dense
 from convbert_keras.models.token_classifier_preprocessor import ConvBertTokenClassifierPreprocessor
 from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
