@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from test_pretraining import TINY
-from test_pretraining import VOCAB
+from support import TINY
+from support import VOCAB
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTextClassifier

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_tasks import backbone
-from test_tasks import sentiment_classifier
-from test_tasks import tokenizer
+from support import backbone
+from support import sentiment_classifier
+from support import tokenizer
 
 from convbert_keras import ConvBertQuestionAnswerer
 from convbert_keras import ConvBertQuestionAnswererPreprocessor

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_pretraining import TINY
-from test_pretraining import VOCAB
+from support import TINY
+from support import VOCAB
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTokenizer

@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 import pytest
-from test_pretraining import TINY
-from test_pretraining import VOCAB
+from support import TINY
+from support import VOCAB
 
 pytestmark = pytest.mark.slow
 

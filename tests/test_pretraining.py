@@ -7,10 +7,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import FIXTURES
+from support import SENTENCES
+from support import TINY
+from support import tokenizer
 
 from convbert_keras import ConvBertBackbone
-from convbert_keras import ConvBertTokenizer
 from convbert_keras.data.corpus import pack_sentences
 from convbert_keras.data.corpus import pretraining_dataset
 from convbert_keras.data.corpus import text_file_documents
@@ -18,30 +19,6 @@ from convbert_keras.models.pretrainer import ConvBertPretrainer
 from convbert_keras.models.pretrainer import generator_config
 from convbert_keras.optimizers import WarmupLinearDecay
 from convbert_keras.pretraining import pretrain
-
-VOCAB = os.path.join(FIXTURES, "tiny", "vocab.txt")
-# Fixture ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4, words from 5.
-TINY = dict(
-    vocabulary_size=64,
-    num_layers=2,
-    num_heads=4,
-    hidden_dim=32,
-    embedding_dim=16,
-    intermediate_dim=64,
-    max_sequence_length=32,
-)
-SENTENCES = [
-    "the movie was good.",
-    "the plot was bad!",
-    "a great film and a funny story.",
-    "the actor was boring?",
-    "hello world.",
-    "it was a good movie and a bad plot.",
-]
-
-
-def tokenizer():
-    return ConvBertTokenizer(vocabulary=VOCAB)
 
 
 def pretrainer(**kwargs):

@@ -12,9 +12,9 @@ import time
 import keras
 import numpy as np
 import pytest
-from test_pretraining import SENTENCES
-from test_pretraining import TINY
-from test_pretraining import VOCAB
+from support import SENTENCES
+from support import TINY
+from support import VOCAB
 
 from convbert_keras.distribute import free_local_ports
 

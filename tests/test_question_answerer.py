@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from test_tasks import backbone
-from test_tasks import tokenizer
+from support import backbone
+from support import tokenizer
 
 from convbert_keras import ConvBertQuestionAnswerer
 from convbert_keras import ConvBertQuestionAnswererPreprocessor

@@ -1,13 +1,12 @@
-import os
-
 import keras
 import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import FIXTURES
+from support import backbone
+from support import sentiment_classifier
+from support import tokenizer
 
-from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertMaskedLM
 from convbert_keras import ConvBertMaskedLMPreprocessor
 from convbert_keras import ConvBertTextClassifier
@@ -16,32 +15,6 @@ from convbert_keras import ConvBertTokenClassifier
 from convbert_keras import ConvBertTokenClassifierPreprocessor
 from convbert_keras import ConvBertTokenizer
 
-# Fixture vocabulary (scripts/make_reference_fixtures.py): [PAD]=0 [UNK]=1
-# [CLS]=2 [SEP]=3 [MASK]=4 the=5 ... movie=16 film=17 good=18 bad=19
-# great=20 ... ##s=30 .=33 ,=34 !=35
-VOCAB = os.path.join(FIXTURES, "tiny", "vocab.txt")
-
-
-def tokenizer():
-    return ConvBertTokenizer(vocabulary=VOCAB)
-
-
-def backbone(**overrides):
-    config = dict(
-        vocabulary_size=64,
-        num_layers=2,
-        num_heads=4,
-        hidden_dim=32,
-        embedding_dim=16,
-        intermediate_dim=64,
-        conv_kernel_size=3,
-        max_sequence_length=32,
-        dropout=0.0,
-    )
-    config.update(overrides)
-    return ConvBertBackbone(**config)
-
-
 # Training data is repeated within an epoch rather than run for many short
 # epochs: every epoch starts a new tf.data iterator, whose tokenizer kernels
 # (large Unicode regexes) cost more than a tiny model's steps.
@@ -49,11 +22,6 @@ REPEAT = 10
 
 POSITIVE = ["the movie was good", "a great film", "good plot and great actor", "great story"]
 NEGATIVE = ["the movie was bad", "a boring film", "bad plot and bad actor", "boring story"]
-
-
-def sentiment_classifier(num_classes=2):
-    preprocessor = ConvBertTextClassifierPreprocessor(tokenizer(), sequence_length=12)
-    return ConvBertTextClassifier(backbone(), num_classes=num_classes, preprocessor=preprocessor)
 
 
 @pytest.mark.slow
