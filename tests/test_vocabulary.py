@@ -55,6 +55,15 @@ def test_console_scripts_are_declared_and_answer_help(capsys):
         assert capsys.readouterr().out.startswith("usage: ")
 
 
+def test_installed_version_is_the_package_version():
+    from importlib.metadata import version
+
+    import convbert_keras
+
+    # setup.cfg reads it from the package: one version string.
+    assert version("convbert-keras") == convbert_keras.__version__
+
+
 @pytest.mark.slow
 def test_vocabulary_cli_and_bad_input(tmp_path):
     corpus = tmp_path / "corpus.txt"
