@@ -14,9 +14,9 @@ TORCH_INDEX ?=
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[test,reference]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,reference]"
 	touch $@
 
 install: $(VENV)/.installed
