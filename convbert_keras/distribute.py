@@ -158,7 +158,9 @@ class ReplicaXlaSteps:
 
     def _track_loss(self, x, loss):
         import tensorflow as tf
-        from keras.src.losses.loss import unscale_loss_for_distribution
+
+        from convbert_keras._compat import loss_tracker
+        from convbert_keras._compat import unscale_loss_for_distribution
 
         # Rows of a batch: the first tensor of rank 2 or more (a rank-1
         # input may be a per-step value such as the pretrainer's totals).
@@ -166,7 +168,7 @@ class ReplicaXlaSteps:
         rows = tf.shape(
             next((t for t in tensors if t.shape.rank and t.shape.rank > 1), tensors[0])
         )[0]
-        self._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=rows)
+        loss_tracker(self).update_state(unscale_loss_for_distribution(loss), sample_weight=rows)
 
     def train_step(self, data):
         if not self._splits_steps():

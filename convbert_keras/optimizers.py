@@ -5,6 +5,8 @@ import re
 
 import keras
 
+from convbert_keras._compat import variable_index
+
 # ELECTRA (and so ConvBERT) decays no variable whose name contains "bias",
 # "LayerNorm" or "layer_norm"; the Keras names spell LayerNorm layer_norm.
 _NO_DECAY = re.compile(r"bias|layer_?norm", re.IGNORECASE)
@@ -122,7 +124,7 @@ class ConvBertAdamW(keras.optimizers.Adam):
         return grads_and_vars  # summed over replicas in `_clip_gradients`
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         learning_rate = keras.ops.cast(learning_rate, variable.dtype) * self._multipliers[index]
         if self.decoupled_weight_decay and self._decays[index]:
             variable.assign(variable - variable * (self.decoupled_weight_decay * learning_rate))

@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from convbert_keras._compat import masked_lm_head_parts
+
 # Buffers that some transformers versions save beside the weights.
 _IGNORED = (
     "embeddings.position_ids",
@@ -140,15 +142,15 @@ def head_weight_map(task):
     if isinstance(task, ConvBertQuestionAnswerer):
         return _dense_pairs(task.output_dense, "qa_outputs")
     if isinstance(task, ConvBertMaskedLM):
-        head = task.masked_lm_head
+        dense, norm, bias = masked_lm_head_parts(task.masked_lm_head)
         pairs = [
-            *_dense_pairs(head._intermediate_dense, "generator_predictions.dense"),
-            *_norm_pairs(head._intermediate_layer_norm, "generator_predictions.LayerNorm"),
-            (head._bias, "generator_lm_head.bias", _copy),
+            *_dense_pairs(dense, "generator_predictions.dense"),
+            *_norm_pairs(norm, "generator_predictions.LayerNorm"),
+            (bias, "generator_lm_head.bias", _copy),
         ]
         if not task.tie_word_embeddings:
             # (vocabulary, embedding) in both: a Linear's weight and a table.
-            pairs.append((head.token_embedding.embeddings, _DECODER, _copy))
+            pairs.append((task.masked_lm_head.token_embedding.embeddings, _DECODER, _copy))
         return pairs
     raise ValueError(f"No checkpoint head mapping for {type(task).__name__}.")
 

@@ -342,7 +342,7 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
         return mlm, rtd
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        from keras.src.losses.loss import scale_loss_for_distribution
+        from convbert_keras._compat import scale_loss_for_distribution
 
         mlm, rtd = self._pretraining_losses(y_pred)
         loss = mlm + self.rtd_weight * rtd
@@ -351,7 +351,7 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
         return loss if "loss_totals" in y_pred else scale_loss_for_distribution(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        from keras.src.losses.loss import unscale_loss_for_distribution
+        from convbert_keras._compat import unscale_loss_for_distribution
 
         mlm, rtd = self._pretraining_losses(y_pred)
         if "loss_totals" in y_pred:

@@ -4,9 +4,9 @@ import unicodedata
 import keras
 import numpy as np
 import regex
-from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
 from keras_hub.tokenizers import WordPieceTokenizer
 
+from convbert_keras._compat import PUNCTUATION_AND_CJK_REGEX
 from convbert_keras.models.backbone import ConvBertBackbone
 
 # BERT's text cleaning. White space (tab, newline, return and every space or

@@ -1,0 +1,59 @@
+"""The private Keras and keras-hub APIs this package relies on, in one place.
+
+Written against keras 3.15 and keras-hub 0.32 (the versions in
+`constraints.txt`); none has a public equivalent there. The private methods
+this package overrides are listed in `OVERRIDDEN`. `tests/test_compat.py`
+fails when any of them disappears, and when a public replacement appears.
+"""
+
+# How Keras scales a replica's loss under a strategy (divided by the number of
+# replicas) and undoes it for the loss metric; `Trainer.compute_loss` applies
+# them, and a custom `compute_loss` must do the same.
+from keras.src.losses.loss import scale_loss_for_distribution
+from keras.src.losses.loss import unscale_loss_for_distribution
+
+# BERT's punctuation and CJK character classes as one regex (keras-hub's
+# word-piece split uses it; it is not exported).
+from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
+
+__all__ = [
+    "OVERRIDDEN",
+    "PUNCTUATION_AND_CJK_REGEX",
+    "loss_tracker",
+    "masked_lm_head_parts",
+    "scale_loss_for_distribution",
+    "unscale_loss_for_distribution",
+    "variable_index",
+]
+
+# Private methods of Keras classes that this package overrides: (module,
+# class, method) that defines them, and one of our classes that should reach
+# our override. A rename in Keras would leave the override unused, silently.
+OVERRIDDEN = {
+    ("keras.src.backend.tensorflow.trainer", "TensorFlowTrainer", "_maybe_symbolic_build"): (
+        "convbert_keras.models.text_classifier.ConvBertTextClassifier"
+    ),
+    ("keras.src.optimizers.base_optimizer", "BaseOptimizer", "_clip_gradients"): (
+        "convbert_keras.optimizers.ConvBertAdamW"
+    ),
+    ("keras.src.backend.tensorflow.optimizer", "TFOptimizer", "_all_reduce_sum_gradients"): (
+        "convbert_keras.optimizers.ConvBertAdamW"
+    ),
+}
+
+
+def masked_lm_head_parts(head):
+    """A keras-hub `MaskedLMHead`'s transform Dense, its LayerNorm and its
+    output bias, which it keeps as private attributes."""
+    return head._intermediate_dense, head._intermediate_layer_norm, head._bias
+
+
+def loss_tracker(model):
+    """The `Mean` metric behind a compiled Keras model's `loss` log."""
+    return model._loss_tracker
+
+
+def variable_index(optimizer, variable):
+    """The position of `variable` in `optimizer`'s variable list (what its
+    per-variable slots are indexed by)."""
+    return optimizer._get_variable_index(variable)

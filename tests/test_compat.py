@@ -1,0 +1,75 @@
+"""The private Keras and keras-hub APIs in `convbert_keras._compat`: each
+still there and doing what we use it for, and still private (a public
+replacement would fail these tests, to be switched to)."""
+
+import importlib
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+from support import backbone
+
+from convbert_keras import ConvBertMaskedLM
+from convbert_keras import _compat
+from convbert_keras.optimizers import ConvBertAdamW
+
+
+def _public_names(*modules):
+    return {name for module in modules for name in dir(module) if not name.startswith("_")}
+
+
+def test_punctuation_and_cjk_regex_is_berts_split_and_still_private():
+    # An RE2 pattern, for tf.strings: ASCII symbols count as punctuation
+    # (as in BERT), and so do Unicode P* characters and CJK ideographs.
+    inside = list("!,.?$~^\u3001\u00bf\u2014\u4e2d\u3400\U00020000")
+    outside = list("aZ\u00e9 1\u0301\u3042\u00a0")
+    matched = tf.strings.regex_full_match(inside + outside, _compat.PUNCTUATION_AND_CJK_REGEX)
+    assert matched.numpy().tolist() == [True] * len(inside) + [False] * len(outside)
+    assert "PUNCTUATION_AND_CJK_REGEX" not in _public_names(keras_hub.tokenizers, keras_hub)
+
+
+def test_loss_scaling_divides_by_the_replicas_and_is_still_private():
+    loss = keras.ops.convert_to_tensor(6.0)
+    # One replica (no strategy): neither changes the loss.
+    assert float(_compat.scale_loss_for_distribution(loss)) == 6.0
+    assert float(_compat.unscale_loss_for_distribution(loss)) == 6.0
+    public = _public_names(keras.losses, keras.utils, keras.distribution)
+    assert not {"scale_loss_for_distribution", "unscale_loss_for_distribution"} & public
+
+
+def test_masked_lm_head_parts_are_all_of_its_own_weights():
+    task = ConvBertMaskedLM(backbone())
+    head = task.masked_lm_head
+    dense, norm, bias = _compat.masked_lm_head_parts(head)
+    assert isinstance(dense, keras.layers.Dense)
+    assert isinstance(norm, keras.layers.LayerNormalization)
+    own = {w.path for w in head.weights} - {head.token_embedding.embeddings.path}
+    assert own == {w.path for w in (*dense.weights, *norm.weights, bias)}
+
+
+def test_loss_tracker_is_the_loss_log():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert float(_compat.loss_tracker(model).result()) == pytest.approx(logs["loss"])
+
+
+def test_variable_index_finds_each_variable():
+    variables = [keras.Variable(np.zeros(3), name=f"v{i}") for i in range(3)]
+    optimizer = ConvBertAdamW(1e-3)
+    optimizer.build(variables)
+    assert [_compat.variable_index(optimizer, v) for v in variables] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("target", sorted(_compat.OVERRIDDEN))
+def test_overridden_private_methods_still_exist_where_we_override_them(target):
+    module, name, method = target
+    keras_class = getattr(importlib.import_module(module), name)
+    assert method in vars(keras_class)
+    ours_module, ours_name = _compat.OVERRIDDEN[target].rsplit(".", 1)
+    ours = getattr(importlib.import_module(ours_module), ours_name)
+    assert issubclass(ours, keras_class)
+    assert getattr(ours, method).__module__.startswith("convbert_keras.")
