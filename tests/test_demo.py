@@ -24,7 +24,7 @@ def test_main_job_compares_exports_and_serves_what_the_model_predicts(tmp_path):
         max_eval_examples=128,
     )
     result = run_demo(**settings, log=lines.append)
-    assert set(result["test"]) == {"convbert_rtd", "scratch", "bag_of_words"}
+    assert set(result["test"]) == {"convbert_rtd_reinit", "convbert_rtd", "scratch", "bag_of_words"}
     for scores in result["test"].values():
         assert set(scores) == {"accuracy", "f1"}
     served = result["served"]
@@ -32,7 +32,7 @@ def test_main_job_compares_exports_and_serves_what_the_model_predicts(tmp_path):
     assert "convbert_sentiment" in (tmp_path / "saved_models" / "models.config").read_text()
     # The server answers what the Keras model predicts, for held-out texts.
     classifier = load_task(
-        str(tmp_path / "runs" / "seed_0" / "convbert_rtd" / "finetune" / "preset")
+        str(tmp_path / "runs" / "seed_0" / "convbert_rtd_reinit" / "finetune" / "preset")
     )
     logits = classifier.predict(served["texts"], verbose=0)
     expected = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
@@ -51,4 +51,6 @@ def test_main_job_compares_exports_and_serves_what_the_model_predicts(tmp_path):
     again = run_demo(**settings, log=lines.append)
     assert again["test"] == result["test"]
     assert again["served"]["version_dir"].endswith(os.path.join("convbert_sentiment", "2"))
-    assert sum("reusing" in line for line in lines) == 3
+    assert sum("reusing" in line for line in lines) == 4
+    # One pretraining run serves both pretrained arms.
+    assert not (tmp_path / "runs" / "seed_0" / "convbert_rtd_reinit" / "pretrain").exists()

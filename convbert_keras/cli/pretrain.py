@@ -20,7 +20,8 @@ import argparse
 import json
 import sys
 
-from convbert_keras.distribute import STRATEGIES
+from convbert_keras.cli import add_strategy_arguments
+from convbert_keras.cli import strategy_from_arguments
 
 
 def build_parser():
@@ -87,14 +88,7 @@ def build_parser():
     run.add_argument("--weight-decay", type=float, help="default 0.01")
     run.add_argument("--checkpoint-every", type=int, default=100)
     run.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
-    run.add_argument("--strategy", choices=STRATEGIES, default="default")
-    run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
-    run.add_argument(
-        "--cpu-devices",
-        type=int,
-        help="with --strategy mirrored on a machine "
-        "without GPUs: replicas on this many logical CPU devices (for trying it)",
-    )
+    add_strategy_arguments(run)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--no-xla", action="store_true", help="train without XLA (to compare)")
     return parser
@@ -133,11 +127,8 @@ def main(argv=None):
         parser.error("--config gives the model; it cannot go with --size or --recipe")
     fill_defaults(args)
 
-    # The strategy first: multi-worker set-up must precede other TF work.
-    from convbert_keras.distribute import make_strategy
-
     try:
-        strategy = make_strategy(args.strategy, args.tpu, args.cpu_devices)
+        strategy = strategy_from_arguments(args)
         run(args, strategy)
     except (ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")
