@@ -88,10 +88,10 @@ def token_state_spread(backbone, preprocessor, texts):
     layer, padding left out, over `texts`: a list, bottom layer first.
 
     It shows a collapse a fine-tuning run inherits: a replaced-token-
-    detection discriminator's top layer needs one direction per token
+    detection discriminator's top layer answers one question per token
     (original or replaced), and at the comparison's size its states end
-    up spread over a few, where masked-LM pretraining and random weights
-    keep tens (`ConvBertBackbone.reinitialize_top_layers`).
+    up spread over a few directions, where masked-LM pretraining and
+    random weights keep tens (`ConvBertBackbone.reinitialize_top_layers`).
     """
     import keras
 
