@@ -151,10 +151,12 @@ def run_arm(
     import tensorflow as tf
 
     from convbert_keras.baselines import bag_of_words_baseline
+    from convbert_keras.finetuning import FinetuneConfig
     from convbert_keras.finetuning import finetune
     from convbert_keras.models.text_classifier_preprocessor import (
         ConvBertTextClassifierPreprocessor,
     )
+    from convbert_keras.pretraining import PretrainConfig
     from convbert_keras.pretraining import pretrain
 
     if arm not in ARMS:
@@ -193,17 +195,19 @@ def run_arm(
         pretrained = pretrain(
             lambda: tf.data.Dataset.from_tensor_slices(corpus),
             tokenizer,
-            dict(config, **overrides, vocabulary_size=tokenizer.vocabulary_size()),
             pretrain_dir,
-            pretrain_steps,
-            batch_size=pretrain_batch_size,
-            sequence_length=sequence_length,
-            learning_rate=pretrain_learning_rate,
-            checkpoint_every=max(1, pretrain_steps // 12),
-            seed=seed,
-            objective=objective,
-            generator_size=generator_size,
-            sampling_temperature=sampling_temperature,
+            PretrainConfig(
+                backbone=dict(config, **overrides, vocabulary_size=tokenizer.vocabulary_size()),
+                steps=pretrain_steps,
+                batch_size=pretrain_batch_size,
+                sequence_length=sequence_length,
+                learning_rate=pretrain_learning_rate,
+                checkpoint_every=max(1, pretrain_steps // 12),
+                seed=seed,
+                objective=objective,
+                generator_size=generator_size,
+                sampling_temperature=sampling_temperature,
+            ),
             verbose=0,
         )
         preset = os.path.join(pretrain_dir, "preset")
@@ -217,17 +221,19 @@ def run_arm(
     results = finetune(
         data,
         os.path.join(run_dir, "finetune"),
-        preset=preset,
-        size=None if preset else config,
-        vocabulary=tokenizer.vocabulary,
-        epochs=epochs,
-        batch_size=32,
-        learning_rate=learning_rate,
-        layer_decay=1.0,
-        sequence_length=sequence_length,
-        pooling=pooling,
-        reinitialize_layers=reinitialize_layers,
-        seed=seed,
+        FinetuneConfig(
+            preset=preset,
+            size=None if preset else config,
+            vocabulary=tokenizer.vocabulary,
+            epochs=epochs,
+            batch_size=32,
+            learning_rate=learning_rate,
+            layer_decay=1.0,
+            sequence_length=sequence_length,
+            pooling=pooling,
+            reinitialize_layers=reinitialize_layers,
+            seed=seed,
+        ),
         verbose=0,
     )
     results = {
@@ -251,7 +257,7 @@ def compare_pretraining(output_dir, arms=ARMS, seeds=(0, 1, 2), labels=1000, log
     `settings` are `run_arm`'s keyword arguments.
     """
     from convbert_keras.data import load_rotten_tomatoes_splits
-    from convbert_keras.finetuning import named_data
+    from convbert_keras.data.finetune_data import named_data
 
     corpus = load_rotten_tomatoes_splits()["train"][0]
     tokenizer = comparison_tokenizer(output_dir, corpus)

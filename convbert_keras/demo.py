@@ -85,9 +85,9 @@ def run_demo(
     from convbert_keras.comparison import comparison_tokenizer
     from convbert_keras.comparison import run_arm
     from convbert_keras.data import load_rotten_tomatoes_splits
+    from convbert_keras.data.finetune_data import named_data
     from convbert_keras.export import export_for_tf_serving
-    from convbert_keras.export.tf_serving import load_task
-    from convbert_keras.finetuning import named_data
+    from convbert_keras.models.convbert_task import load_task
 
     start = time.time()
     log(

@@ -1,5 +1,6 @@
 """Replaced-token-detection pretraining runs: resumable and distributed."""
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -22,6 +23,117 @@ from convbert_keras.optimizers import adamw
 from convbert_keras.runs import check_run_config
 from convbert_keras.runs import restore_training
 from convbert_keras.runs import save_preset
+
+OBJECTIVES = ("rtd", "mlm")
+MIXED_PRECISION = ("mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Every setting of a pretraining run: what `pretrain` trains with,
+    saves in `<output_dir>/run_config.json` and checks on a resume.
+
+    Defaults are the scripts'; `convbert_keras.recipes` holds the published
+    ones. `resolved()` fills in what depends on other settings.
+
+    Example:
+    ```python
+    config = PretrainConfig(backbone=dict(convbert_config("small"), vocabulary_size=30522),
+                            steps=1000, batch_size=32)
+    pretrain(documents_fn, tokenizer, "runs/small", config)
+    ```
+    """
+
+    backbone: dict = dataclasses.field(
+        default=None, metadata={"help": "ConvBertBackbone arguments of the discriminator"}
+    )
+    steps: int = dataclasses.field(
+        default=1000, metadata={"help": "training steps, rounded up to whole checkpoint intervals"}
+    )
+    batch_size: int = dataclasses.field(
+        default=32, metadata={"help": "global batch, split over replicas"}
+    )
+    sequence_length: int = dataclasses.field(
+        default=128, metadata={"help": "length of the packed sequences"}
+    )
+    learning_rate: float = dataclasses.field(default=5e-4, metadata={"help": "peak learning rate"})
+    warmup_steps: int = dataclasses.field(
+        default=None, metadata={"help": "linear warmup (default: 10%% of the steps)", "type": int}
+    )
+    checkpoint_every: int = dataclasses.field(
+        default=100, metadata={"help": "steps between checkpoints and learning-curve records"}
+    )
+    generator_size: float = dataclasses.field(
+        default=0.25, metadata={"help": "generator width over the discriminator's"}
+    )
+    mask_rate: float = dataclasses.field(default=0.15, metadata={"help": "share of tokens masked"})
+    weight_decay: float = dataclasses.field(
+        default=0.01, metadata={"help": "AdamW's decoupled weight decay"}
+    )
+    mixed_precision: str = dataclasses.field(
+        default=None,
+        metadata={"help": "the models' dtype policy", "type": str, "choices": MIXED_PRECISION},
+    )
+    seed: int = dataclasses.field(
+        default=0, metadata={"help": "seeds the initial weights, data order and masking"}
+    )
+    objective: str = dataclasses.field(
+        default="rtd",
+        metadata={
+            "help": "replaced-token detection (the paper's), or masked LM (the control)",
+            "choices": OBJECTIVES,
+        },
+    )
+    sampling_temperature: float = dataclasses.field(
+        default=1.0, metadata={"help": "temperature of the generator's samples (1 in the paper)"}
+    )
+    jit_compile: bool = dataclasses.field(
+        default=True, metadata={"help": "train without XLA (to compare)", "option": "--no-xla"}
+    )
+
+    def resolved(self):
+        """The configuration as the run uses it, checked: steps rounded up
+        to whole `checkpoint_every` intervals, the default warmup, room for
+        `sequence_length` positions in the backbone."""
+        if not isinstance(self.backbone, dict):
+            raise ValueError(
+                "`backbone` must be a dict of ConvBertBackbone arguments, e.g. "
+                "dict(convbert_config('small'), vocabulary_size=tokenizer.vocabulary_size())."
+            )
+        if self.steps < 1 or self.checkpoint_every < 1:
+            raise ValueError("`steps` and `checkpoint_every` must be positive.")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"`objective` must be one of {OBJECTIVES}. Received: {self.objective!r}"
+            )
+        if self.mixed_precision not in (None, *MIXED_PRECISION):
+            raise ValueError(
+                f"`mixed_precision` must be None or one of {MIXED_PRECISION}. "
+                f"Received: {self.mixed_precision!r}"
+            )
+        steps = math.ceil(self.steps / self.checkpoint_every) * self.checkpoint_every
+        warmup_steps = steps // 10 if self.warmup_steps is None else self.warmup_steps
+        positions = max(self.backbone.get("max_sequence_length", 0), self.sequence_length)
+        return dataclasses.replace(
+            self,
+            backbone=dict(self.backbone, max_sequence_length=positions),
+            steps=steps,
+            warmup_steps=warmup_steps,
+        )
+
+    def run_record(self):
+        """The settings that change what a run computes, as saved in
+        `run_config.json` (XLA or not is left out: a run may resume either way)."""
+        record = dataclasses.asdict(self)
+        del record["jit_compile"]
+        return record
+
+    @classmethod
+    def from_run(cls, output_dir):
+        """The configuration a run folder was made with."""
+        with open(os.path.join(output_dir, "run_config.json"), encoding="utf-8") as f:
+            saved = json.load(f)
+        return cls(**{f.name: saved[f.name] for f in dataclasses.fields(cls) if f.name in saved})
 
 
 def read_learning_curve(output_dir):
@@ -87,29 +199,7 @@ def _fingerprint(batch, tokenizer):
     return vocabulary, digest.hexdigest()[:16]
 
 
-def pretrain(
-    documents_fn,
-    tokenizer,
-    backbone_kwargs,
-    output_dir,
-    total_steps,
-    batch_size=32,
-    sequence_length=128,
-    learning_rate=5e-4,
-    warmup_steps=None,
-    checkpoint_every=100,
-    generator_size=0.25,
-    mask_rate=0.15,
-    weight_decay=0.01,
-    mixed_precision=None,
-    strategy=None,
-    seed=0,
-    objective="rtd",
-    sampling_temperature=1.0,
-    corpus=None,
-    jit_compile=True,
-    verbose=1,
-):
+def pretrain(documents_fn, tokenizer, output_dir, config, strategy=None, corpus=None, verbose=1):
     """Pretrains a ConvBERT discriminator with replaced-token detection.
 
     Killed at any point and called again with the same arguments, the run
@@ -123,38 +213,18 @@ def pretrain(
         documents_fn: a function returning a fresh `tf.data.Dataset` of
             documents (strings), e.g. `lambda: text_file_documents(paths)`.
         tokenizer: a `ConvBertTokenizer` whose vocabulary the model embeds.
-        backbone_kwargs: `ConvBertBackbone` arguments of the discriminator.
         output_dir: run folder: `checkpoints/` (resumed from when present),
             `logs/` (TensorBoard), `learning_curve.json` (every interval's
             metrics: `read_learning_curve`), `run_config.json` (every
             setting; a resume with another is refused, naming it), and at
             the end `preset/`, the discriminator and tokenizer as a
             keras-hub preset.
-        total_steps: int. Training steps (rounded up to whole
-            `checkpoint_every` intervals).
-        batch_size: int. Global batch size (split over replicas).
-        sequence_length: int. Packed sequence length.
-        learning_rate: float. Peak learning rate.
-        warmup_steps: int. Linear warmup (default 10% of `total_steps`).
-        checkpoint_every: int. Steps between checkpoints (and log lines).
-        generator_size: float. Generator width over the discriminator's
-            (`generator_config`).
-        mask_rate: float. Share of the tokens masked.
-        weight_decay: float. AdamW's decoupled weight decay.
-        mixed_precision: `None`, `"mixed_float16"` (with loss scaling) or
-            `"mixed_bfloat16"`: the models' dtype policy.
+        config: a `PretrainConfig`.
         strategy: a `tf.distribute` strategy
             (`convbert_keras.distribute.make_strategy`).
-        seed: int. Seeds the initial weights, data order and masking.
-        objective: `"rtd"` (replaced-token detection) or `"mlm"` (masked
-            LM on the same model: the control; see `ConvBertPretrainer`).
-        sampling_temperature: float. Temperature of the generator's
-            samples (`ConvBertPretrainer`).
         corpus: a JSON-able description of the corpus saved with the run
             and checked on resume (the scripts give the files and their
             sizes); the first batch's digest is checked in any case.
-        jit_compile: bool. XLA on (the default, under every strategy) or
-            off (to compare, or to debug).
 
     Returns: a dict: `discriminator` (the trained backbone), `metrics` (of
     the last interval, also when the run had finished before this call),
@@ -164,38 +234,71 @@ def pretrain(
     import tensorflow as tf
 
     strategy = strategy or tf.distribute.get_strategy()
-    backbone_kwargs = dict(
-        backbone_kwargs,
-        max_sequence_length=max(
-            backbone_kwargs.get("max_sequence_length", sequence_length), sequence_length
-        ),
-    )
-    if tokenizer.vocabulary_size() != backbone_kwargs["vocabulary_size"]:
-        raise ValueError(
-            f"The tokenizer has {tokenizer.vocabulary_size()} word pieces but the "
-            f"model embeds {backbone_kwargs['vocabulary_size']}; build the model "
-            "with the vocabulary's size (or pass the vocabulary it was made for)."
-        )
-    if total_steps < 1 or checkpoint_every < 1:
-        raise ValueError("`total_steps` and `checkpoint_every` must be positive.")
-    replicas = strategy.num_replicas_in_sync
-    if batch_size % replicas:
-        raise ValueError(f"`batch_size` {batch_size} must divide evenly over {replicas} replicas.")
+    config = config.resolved()
+    _check_setup(config, tokenizer, strategy)
     chief = is_chief(strategy)
     os.makedirs(output_dir, exist_ok=True)
-    epochs = math.ceil(total_steps / checkpoint_every)
-    total_steps = epochs * checkpoint_every
-    warmup_steps = total_steps // 10 if warmup_steps is None else warmup_steps
-    if warmup_steps >= total_steps:
-        warnings.warn(
-            f"The warmup ({warmup_steps} steps) is as long as the run ({total_steps}): the "
-            "learning rate never reaches its peak. Pass a shorter `warmup_steps`.",
-            stacklevel=2,
-        )
-
     # Seeds the weights, and the data order: tf.data's shuffles depend on
     # the global seed as well as their own.
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(config.seed)
+    dataset_fn = _dataset_function(documents_fn, tokenizer, config)
+    first = _first_batch(dataset_fn)
+    run_config = _run_config(config, tokenizer, strategy, corpus, first)
+    config_path = check_run_config(output_dir, run_config, "pretraining run")
+    with strategy.scope():
+        discriminator, pretrainer = _build_pretrainer(config, tokenizer, first)
+    manager, latest = restore_training(pretrainer, output_dir, chief)
+    if chief:
+        write_json(config_path, run_config)
+    # Checkpoints are numbered by the batches trained (see the callback).
+    step = int(latest.rsplit("-", 1)[1]) if latest else 0
+    if verbose:
+        _report_start(output_dir, latest, step, config.steps)
+    start = time.time()
+    history = _train(
+        pretrainer, strategy, dataset_fn, manager, config, step, output_dir, chief, verbose
+    )
+    elapsed = time.time() - start
+    steps_run = config.steps - step
+    preset = os.path.join(output_dir, "preset")
+    if chief and (steps_run or not os.path.isdir(preset)):
+        save_preset(discriminator, preset, tokenizer)
+    if not chief:
+        shutil.rmtree(manager.directory, ignore_errors=True)
+    return {
+        "discriminator": discriminator,
+        "metrics": _final_metrics(history, output_dir, chief),
+        "history": {k: [float(x) for x in v] for k, v in history.items()},
+        "steps": config.steps,
+        "steps_run": steps_run,
+        "steps_per_second": steps_run / elapsed if steps_run else 0.0,
+    }
+
+
+def _check_setup(config, tokenizer, strategy):
+    vocabulary_size = config.backbone.get("vocabulary_size")
+    if tokenizer.vocabulary_size() != vocabulary_size:
+        raise ValueError(
+            f"The tokenizer has {tokenizer.vocabulary_size()} word pieces but the "
+            f"model embeds {vocabulary_size}; build the model "
+            "with the vocabulary's size (or pass the vocabulary it was made for)."
+        )
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"`batch_size` {config.batch_size} must divide evenly over {replicas} replicas."
+        )
+    if config.warmup_steps >= config.steps:
+        warnings.warn(
+            f"The warmup ({config.warmup_steps} steps) is as long as the run "
+            f"({config.steps}): the learning rate never reaches its peak. Pass a "
+            "shorter `warmup_steps`.",
+            stacklevel=3,
+        )
+
+
+def _dataset_function(documents_fn, tokenizer, config):
+    """`(input_context=None, skip=0) -> dataset` of the run's global batches."""
 
     def dataset_fn(input_context=None, skip=0):
         from convbert_keras.data.corpus import pretraining_dataset
@@ -203,136 +306,118 @@ def pretrain(
         return pretraining_dataset(
             documents_fn(),
             tokenizer,
-            sequence_length,
-            batch_size,
-            seed=seed,
+            config.sequence_length,
+            config.batch_size,
+            seed=config.seed,
             input_context=input_context,
             skip_batches=skip,
         )
 
-    # Fail before building anything when there is nothing to train on.
+    return dataset_fn
+
+
+def _first_batch(dataset_fn):
+    # Fails before building anything when there is nothing to train on.
     first = next(iter(dataset_fn().take(1)), None)
     if first is None:
         raise ValueError(
             "The corpus gives no training sequence: it is empty, or no text is "
             "left after splitting sentences and tokenizing."
         )
+    return first
+
+
+def _run_config(config, tokenizer, strategy, corpus, first):
+    """What `run_config.json` holds: the settings, and what identifies the
+    data (the corpus description, digests of the vocabulary and first batch)."""
     vocabulary_digest, first_batch_digest = _fingerprint(first, tokenizer)
-    run_config = {
-        "backbone": backbone_kwargs,
+    return {
+        **config.run_record(),
         "vocabulary_size": tokenizer.vocabulary_size(),
-        "sequence_length": sequence_length,
-        "batch_size": batch_size,
-        "steps": total_steps,
-        "checkpoint_every": checkpoint_every,
-        "learning_rate": learning_rate,
-        "warmup_steps": warmup_steps,
-        "weight_decay": weight_decay,
-        "generator_size": generator_size,
-        "mask_rate": mask_rate,
-        "objective": objective,
-        "sampling_temperature": sampling_temperature,
-        "mixed_precision": mixed_precision,
-        "seed": seed,
-        "replicas": replicas,
+        "replicas": strategy.num_replicas_in_sync,
         "corpus": corpus,
         "vocabulary_sha256": vocabulary_digest,
         "first_batch_sha256": first_batch_digest,
     }
-    config_path = check_run_config(output_dir, run_config, "pretraining run")
 
+
+def _build_pretrainer(config, tokenizer, first):
+    """The discriminator and the compiled, built `ConvBertPretrainer`
+    (under the caller's strategy scope)."""
     # A policy on the models, not the global one: nothing leaks into the
     # caller's other models.
-    dtype = mixed_precision or None
-    with strategy.scope():
-        discriminator = ConvBertBackbone(**backbone_kwargs, dtype=dtype)
-        generator = None
-        if objective == "rtd":
-            generator = ConvBertBackbone(
-                **generator_config(discriminator.get_config(), generator_size),
-                shared_embeddings=discriminator,
-                dtype=dtype,
-                name="generator",
-            )
-        pretrainer = ConvBertPretrainer(
-            discriminator,
-            generator=generator,
-            mask_token_id=tokenizer.mask_token_id,
-            special_token_ids=[
-                tokenizer.cls_token_id,
-                tokenizer.sep_token_id,
-                tokenizer.pad_token_id,
-            ],
-            generator_size=generator_size,
-            mask_rate=mask_rate,
-            max_predictions=default_max_predictions(mask_rate, sequence_length),
-            seed=seed,
-            objective=objective,
-            sampling_temperature=sampling_temperature,
+    dtype = config.mixed_precision
+    discriminator = ConvBertBackbone(**config.backbone, dtype=dtype)
+    generator = None
+    if config.objective == "rtd":
+        generator = ConvBertBackbone(
+            **generator_config(discriminator.get_config(), config.generator_size),
+            shared_embeddings=discriminator,
             dtype=dtype,
+            name="generator",
         )
-        schedule = WarmupLinearDecay(learning_rate, warmup_steps, total_steps)
-        # XLA compiles the step on one device, and each replica's forward
-        # and backward pass under a multi-replica strategy
-        # (`ReplicaXlaSteps`). Under mixed_float16 Keras wraps the
-        # optimizer in a LossScaleOptimizer.
-        pretrainer.compile(
-            optimizer=adamw(schedule, weight_decay=weight_decay), jit_compile=jit_compile
-        )
-        optimizer = pretrainer.optimizer
-        pretrainer(first)
-        optimizer.build(pretrainer.trainable_variables)
+    pretrainer = ConvBertPretrainer(
+        discriminator,
+        generator=generator,
+        mask_token_id=tokenizer.mask_token_id,
+        special_token_ids=[tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id],
+        generator_size=config.generator_size,
+        mask_rate=config.mask_rate,
+        max_predictions=default_max_predictions(config.mask_rate, config.sequence_length),
+        seed=config.seed,
+        objective=config.objective,
+        sampling_temperature=config.sampling_temperature,
+        dtype=dtype,
+    )
+    schedule = WarmupLinearDecay(config.learning_rate, config.warmup_steps, config.steps)
+    # XLA compiles the step on one device, and each replica's forward and
+    # backward pass under a multi-replica strategy (`ReplicaXlaSteps`).
+    # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer.
+    pretrainer.compile(
+        optimizer=adamw(schedule, weight_decay=config.weight_decay),
+        jit_compile=config.jit_compile,
+    )
+    pretrainer(first)
+    pretrainer.optimizer.build(pretrainer.trainable_variables)
+    return discriminator, pretrainer
 
-    manager, latest = restore_training(pretrainer, output_dir, chief)
-    if chief:
-        write_json(config_path, run_config)
-    # Checkpoints are numbered by the batches trained (see the callback).
-    step = int(latest.rsplit("-", 1)[1]) if latest else 0
-    preset = os.path.join(output_dir, "preset")
-    if step >= total_steps:
-        if verbose:
-            print(f"{output_dir} is complete ({step} of {total_steps} steps); nothing to train.")
-    elif latest and verbose:
+
+def _report_start(output_dir, latest, step, steps):
+    if step >= steps:
+        print(f"{output_dir} is complete ({step} of {steps} steps); nothing to train.")
+    elif latest:
         print(f"Resuming from {latest} at step {step}.")
 
-    history = {}
-    start = time.time()
-    if step < total_steps:
-        # The data continues where the checkpoint left it: same order, the
-        # global batches already trained on skipped.
-        dataset = strategy.distribute_datasets_from_function(
-            lambda context: dataset_fn(context, skip=step)
-        )
-        callbacks = [
-            _CheckpointEveryEpoch(manager, checkpoint_every, output_dir if chief else None)
-        ]
-        if chief:
-            callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
-        history = pretrainer.fit(
-            dataset,
-            epochs=epochs,
-            initial_epoch=step // checkpoint_every,
-            steps_per_epoch=checkpoint_every,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,  # the pipeline shuffles, under the run's seed
-        ).history
-    elapsed = time.time() - start
-    steps_run = total_steps - step
-    if chief and (steps_run or not os.path.isdir(preset)):
-        save_preset(discriminator, preset, tokenizer)
-    if not chief:
-        shutil.rmtree(manager.directory, ignore_errors=True)
+
+def _train(pretrainer, strategy, dataset_fn, manager, config, step, output_dir, chief, verbose):
+    """Trains from `step` to the end; the history of the intervals trained."""
+    if step >= config.steps:
+        return {}
+    # The data continues where the checkpoint left it: same order, the
+    # global batches already trained on skipped.
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: dataset_fn(context, skip=step)
+    )
+    callbacks = [
+        _CheckpointEveryEpoch(manager, config.checkpoint_every, output_dir if chief else None)
+    ]
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+    return pretrainer.fit(
+        dataset,
+        epochs=config.steps // config.checkpoint_every,
+        initial_epoch=step // config.checkpoint_every,
+        steps_per_epoch=config.checkpoint_every,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the pipeline shuffles, under the run's seed
+    ).history
+
+
+def _final_metrics(history, output_dir, chief):
     final = {k: float(v[-1]) for k, v in history.items()} if history else {}
     if not final and chief:
         # A finished run trains no further interval: report its last one.
         curve = read_learning_curve(output_dir)
         final = curve[-1] if curve else {}
-    return {
-        "discriminator": discriminator,
-        "metrics": final,
-        "history": {k: [float(x) for x in v] for k, v in history.items()},
-        "steps": total_steps,
-        "steps_run": steps_run,
-        "steps_per_second": steps_run / elapsed if steps_run else 0.0,
-    }
+    return final

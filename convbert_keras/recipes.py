@@ -32,9 +32,9 @@ PRETRAINING_RECIPES = {
 
 def pretraining_recipe(name):
     """The settings of a named recipe: `size` (a `convbert_config` size)
-    and `pretrain()`'s `steps` (its `total_steps`), `warmup_steps`,
-    `batch_size`, `sequence_length`, `learning_rate`, `mask_rate`,
-    `generator_size`, `weight_decay`."""
+    and the `PretrainConfig` fields `steps`, `warmup_steps`, `batch_size`,
+    `sequence_length`, `learning_rate`, `mask_rate`, `generator_size`,
+    `weight_decay`."""
     if name not in PRETRAINING_RECIPES:
         raise ValueError(f"Unknown recipe {name!r}; choose one of {sorted(PRETRAINING_RECIPES)}.")
     return copy.deepcopy(PRETRAINING_RECIPES[name])

@@ -15,7 +15,7 @@ from convbert_keras.comparison import participation_ratio
 from convbert_keras.comparison import run_arm
 from convbert_keras.comparison import summary_table
 from convbert_keras.comparison import token_state_spread
-from convbert_keras.finetuning import FinetuneData
+from convbert_keras.data.finetune_data import FinetuneData
 from convbert_keras.models.task_heads import MaskedMeanPooling
 from convbert_keras.models.text_classifier_preprocessor import ConvBertTextClassifierPreprocessor
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_main_job_compares_exports_and_serves_what_the_model_predicts(tmp_path):
-    from convbert_keras.export.tf_serving import load_task
+    from convbert_keras.models.convbert_task import load_task
 
     lines = []
     settings = dict(

@@ -181,9 +181,10 @@ def tiny_preset(tmp_path_factory):
 
 
 def test_unknown_task_and_missing_preset_are_named(tmp_path, tiny_preset):
-    from convbert_keras.finetuning import FinetuneData
+    from convbert_keras.data.finetune_data import FinetuneData
+    from convbert_keras.data.finetune_data import named_data
+    from convbert_keras.finetuning import FinetuneConfig
     from convbert_keras.finetuning import finetune
-    from convbert_keras.finetuning import named_data
 
     with pytest.raises(ValueError, match="Unknown task 'glue'; expected a GLUE task"):
         named_data("glue")
@@ -195,9 +196,9 @@ def test_unknown_task_and_missing_preset_are_named(tmp_path, tiny_preset):
         ("accuracy",),
     )
     with pytest.raises(ValueError, match="is not a preset directory"):
-        finetune(data, str(tmp_path), preset=str(tmp_path / "nothing"))
+        finetune(data, str(tmp_path), FinetuneConfig(preset=str(tmp_path / "nothing")))
     with pytest.raises(ValueError, match="exactly one of `preset`"):
-        finetune(data, str(tmp_path))
+        finetune(data, str(tmp_path), FinetuneConfig())
 
 
 @pytest.mark.parametrize(
@@ -206,8 +207,8 @@ def test_unknown_task_and_missing_preset_are_named(tmp_path, tiny_preset):
 def test_every_glue_task_loads_its_features_splits_and_labels_under_mock_data(task):
     import tensorflow_datasets as tfds
 
+    from convbert_keras.data.finetune_data import named_data
     from convbert_keras.data.glue import GLUE_TASKS
-    from convbert_keras.finetuning import named_data
 
     spec = GLUE_TASKS[task]
     with tfds.testing.mock_data(num_examples=6):
@@ -235,21 +236,24 @@ def test_every_glue_task_loads_its_features_splits_and_labels_under_mock_data(ta
 def test_every_kind_of_task_runs_end_to_end_under_mock_data(tmp_path, tiny_preset, task):
     import tensorflow_datasets as tfds
 
+    from convbert_keras.data.finetune_data import named_data
     from convbert_keras.data.glue import GLUE_TASKS
+    from convbert_keras.finetuning import FinetuneConfig
     from convbert_keras.finetuning import finetune
-    from convbert_keras.finetuning import named_data
 
     with tfds.testing.mock_data(num_examples=6):
         data = named_data(task)
         results = finetune(
             data,
             str(tmp_path / "run"),
-            preset=tiny_preset,
-            epochs=1,
-            batch_size=4,
-            sequence_length=16 if not task.startswith("squad") else 32,
+            FinetuneConfig(
+                preset=tiny_preset,
+                epochs=1,
+                batch_size=4,
+                sequence_length=16 if not task.startswith("squad") else 32,
+                jit_compile=False,  # XLA is covered elsewhere; this checks the data paths
+            ),
             verbose=0,
-            jit_compile=False,  # XLA is covered elsewhere; this checks the data paths
         )
     best = results["best"]
     expected_sets = GLUE_TASKS[task].validation_splits if task in GLUE_TASKS else ("validation",)
@@ -317,7 +321,8 @@ def test_finetune_script_on_local_files(tmp_path, tiny_preset):
 
 @pytest.mark.slow
 def test_early_stopping_and_results_json(tmp_path, tiny_preset):
-    from convbert_keras.finetuning import FinetuneData
+    from convbert_keras.data.finetune_data import FinetuneData
+    from convbert_keras.finetuning import FinetuneConfig
     from convbert_keras.finetuning import finetune
 
     # Labels unrelated to the text, validated on texts never trained on:
@@ -332,13 +337,15 @@ def test_early_stopping_and_results_json(tmp_path, tiny_preset):
     results = finetune(
         data,
         str(tmp_path / "run"),
-        preset=tiny_preset,
-        epochs=8,
-        batch_size=8,
-        sequence_length=16,
-        patience=1,
+        FinetuneConfig(
+            preset=tiny_preset,
+            epochs=8,
+            batch_size=8,
+            sequence_length=16,
+            patience=1,
+            jit_compile=False,
+        ),
         verbose=0,
-        jit_compile=False,
     )
     epochs = results["epochs"]
     scores = [e["validation"]["accuracy"] for e in epochs]
@@ -354,10 +361,11 @@ def test_early_stopping_and_results_json(tmp_path, tiny_preset):
 
 @pytest.mark.slow
 def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
-    from convbert_keras.export.tf_serving import load_task
-    from convbert_keras.finetuning import FinetuneData
+    from convbert_keras.data.finetune_data import FinetuneData
+    from convbert_keras.finetuning import FinetuneConfig
     from convbert_keras.finetuning import evaluate_task
     from convbert_keras.finetuning import finetune
+    from convbert_keras.models.convbert_task import load_task
 
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(["the", "movie", "plot", "good", "bad"], 4)) for _ in range(48)]
@@ -373,13 +381,15 @@ def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
     results = finetune(
         data,
         str(tmp_path / "run"),
-        preset=tiny_preset,
-        epochs=3,
-        batch_size=8,
-        learning_rate=5e-3,
-        sequence_length=16,
+        FinetuneConfig(
+            preset=tiny_preset,
+            epochs=3,
+            batch_size=8,
+            learning_rate=5e-3,
+            sequence_length=16,
+            jit_compile=False,
+        ),
         verbose=0,
-        jit_compile=False,
     )
     # Every epoch reports validation only; the test appears once, for the
     # model kept as the best epoch.
@@ -394,7 +404,8 @@ def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
 def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(
     tmp_path, tiny_preset, capsys
 ):
-    from convbert_keras.finetuning import FinetuneData
+    from convbert_keras.data.finetune_data import FinetuneData
+    from convbert_keras.finetuning import FinetuneConfig
     from convbert_keras.finetuning import finetune
 
     texts = ["the movie was good", "the plot was bad"] * 8
@@ -405,18 +416,20 @@ def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(
     settings = dict(
         preset=tiny_preset, epochs=1, batch_size=8, sequence_length=16, jit_compile=False
     )
-    first = finetune(data, str(tmp_path / "run"), verbose=0, **settings)
+    first = finetune(data, str(tmp_path / "run"), FinetuneConfig(**settings), verbose=0)
     for change, message in [
         (dict(batch_size=4), "batch_size=8; this one has batch_size=4"),
         (dict(learning_rate=1e-3), "learning_rate=0.0001; this one has learning_rate=0.001"),
         (dict(epochs=2), "epochs=1; this one has epochs=2"),
     ]:
         with pytest.raises(ValueError, match=re.escape(message)):
-            finetune(data, str(tmp_path / "run"), verbose=0, **dict(settings, **change))
+            finetune(
+                data, str(tmp_path / "run"), FinetuneConfig(**dict(settings, **change)), verbose=0
+            )
     other = data._replace(train=(texts[::-1], labels[::-1]))
     with pytest.raises(ValueError, match="task.train_sha256="):
-        finetune(other, str(tmp_path / "run"), verbose=0, **settings)
-    again = finetune(data, str(tmp_path / "run"), verbose=1, **settings)
+        finetune(other, str(tmp_path / "run"), FinetuneConfig(**settings), verbose=0)
+    again = finetune(data, str(tmp_path / "run"), FinetuneConfig(**settings), verbose=1)
     assert "is complete; nothing to train" in capsys.readouterr().out
     assert again["epochs"] == first["epochs"] and len(first["epochs"]) == 1
 
@@ -428,6 +441,8 @@ class _OptimizerMade(Exception):
 @pytest.mark.slow
 def test_readme_defaults_layer_decay_warmup_and_clipping(tmp_path, tiny_preset, monkeypatch):
     from convbert_keras import finetuning
+    from convbert_keras.data import finetune_data
+    from convbert_keras.finetuning import FinetuneConfig
 
     # README: layer-wise decay 0.8, 10% warmup, clipping at norm 1, as
     # `finetune` makes its optimizer when none of them is given.
@@ -440,18 +455,20 @@ def test_readme_defaults_layer_decay_warmup_and_clipping(tmp_path, tiny_preset, 
     monkeypatch.setattr(finetuning, "adamw", spy)
     texts = ["the movie was good", "the plot was bad"] * 10
     labels = np.array([1, 0] * 10, "int32")
-    data = finetuning.FinetuneData(
+    data = finetune_data.FinetuneData(
         "classification", (texts, labels), {"validation": (texts, labels)}, 2, ("accuracy",)
     )
     with pytest.raises(_OptimizerMade):
         finetuning.finetune(
             data,
             str(tmp_path / "run"),
-            preset=tiny_preset,
-            epochs=2,
-            batch_size=4,
-            sequence_length=16,
-            jit_compile=False,
+            FinetuneConfig(
+                preset=tiny_preset,
+                epochs=2,
+                batch_size=4,
+                sequence_length=16,
+                jit_compile=False,
+            ),
             verbose=0,
         )
     ((schedule, optimizer),) = made

@@ -18,6 +18,7 @@ from convbert_keras.data.corpus import text_file_documents
 from convbert_keras.models.pretrainer import ConvBertPretrainer
 from convbert_keras.models.pretrainer import generator_config
 from convbert_keras.optimizers import WarmupLinearDecay
+from convbert_keras.pretraining import PretrainConfig
 from convbert_keras.pretraining import pretrain
 
 
@@ -179,15 +180,14 @@ def test_blank_line_separated_documents(tmp_path):
 def run_pretrain(tmp_path, corpus_text, **kwargs):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(corpus_text, encoding="utf-8")
-    settings = dict(batch_size=4, sequence_length=16, total_steps=4, checkpoint_every=2, verbose=0)
+    settings = dict(backbone=TINY, batch_size=4, sequence_length=16, steps=4, checkpoint_every=2)
     settings.update(kwargs)
-    backbone = settings.pop("backbone", TINY)
     return pretrain(
         lambda: text_file_documents([corpus]),
         tokenizer(),
-        backbone,
         str(tmp_path / "run"),
-        **settings,
+        PretrainConfig(**settings),
+        verbose=0,
     )
 
 
@@ -196,7 +196,7 @@ def finished_run(tmp_path_factory):
     """One finished 6-step run (a checkpoint every 2 steps), which the tests
     below load, re-run and try to change: one compilation for all of them."""
     tmp_path = tmp_path_factory.mktemp("pretrain")
-    return tmp_path, run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
+    return tmp_path, run_pretrain(tmp_path, "\n".join(SENTENCES * 10), steps=6)
 
 
 @pytest.mark.slow
@@ -239,13 +239,13 @@ def test_pretrain_bad_input_fails_early(tmp_path, finished_run):
         (dict(batch_size=2), "batch_size=4; this one has batch_size=2"),
         (dict(learning_rate=1e-3), "learning_rate=0.0005; this one has learning_rate=0.001"),
         (dict(seed=1), "seed=0; this one has seed=1"),
-        (dict(total_steps=8), "steps=6; this one has steps=8"),
+        (dict(steps=8), "steps=6; this one has steps=8"),
         (dict(warmup_steps=3), "warmup_steps=0; this one has warmup_steps=3"),
         (dict(corpus_text="\n".join(SENTENCES[::-1] * 10)), "first_batch_sha256="),
     ]:
         text = change.pop("corpus_text", "\n".join(SENTENCES * 10))
         with pytest.raises(ValueError, match=re.escape(message)):
-            run_pretrain(used, text, **dict(dict(total_steps=6), **change))
+            run_pretrain(used, text, **dict(dict(steps=6), **change))
     with pytest.raises(ValueError, match="Corpus file"):
         text_file_documents([tmp_path / "missing.txt"])
 
@@ -375,7 +375,7 @@ def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_
     ):
         assert [r[key] for r in curve] == pytest.approx(first["history"][key])
     # Run again: nothing left to train; the last interval is still reported.
-    again = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
+    again = run_pretrain(tmp_path, "\n".join(SENTENCES * 10), steps=6)
     assert again["steps_run"] == 0 and again["metrics"] == curve[-1]
     assert [r["step"] for r in read_learning_curve(tmp_path / "run")] == [2, 4, 6]
     # A finished run whose preset went missing writes it again, unchanged.
@@ -383,7 +383,7 @@ def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_
 
     weights = ConvBertBackbone.from_preset(str(tmp_path / "run" / "preset")).get_weights()
     shutil.rmtree(tmp_path / "run" / "preset")
-    run_pretrain(tmp_path, "\n".join(SENTENCES * 10), total_steps=6)
+    run_pretrain(tmp_path, "\n".join(SENTENCES * 10), steps=6)
     for a, b in zip(
         weights, ConvBertBackbone.from_preset(str(tmp_path / "run" / "preset")).get_weights()
     ):
@@ -392,20 +392,27 @@ def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_
 
 def test_named_recipes_are_the_original_codes_settings():
     from convbert_keras.cli import pretrain as script
+    from convbert_keras.models.configs import CONVBERT_CONFIGS
+    from convbert_keras.models.configs import convbert_config
 
     def settings(*options):
         args = script.build_parser().parse_args(["--corpus", "c.txt", "--output", "o", *options])
-        script.fill_defaults(args)
+        config = script.pretrain_config(args, vocabulary_size=99)
+        (size,) = [
+            name
+            for name in CONVBERT_CONFIGS
+            if dict(convbert_config(name), vocabulary_size=99) == config.backbone
+        ]
         return (
-            args.size,
-            args.learning_rate,
-            args.batch_size,
-            args.steps,
-            args.warmup_steps,
-            args.sequence_length,
-            args.mask_rate,
-            args.generator_size,
-            args.weight_decay,
+            size,
+            config.learning_rate,
+            config.batch_size,
+            config.steps,
+            config.warmup_steps,
+            config.sequence_length,
+            config.mask_rate,
+            config.generator_size,
+            config.weight_decay,
         )
 
     # configure_pretraining.py of yitu-opensource/ConvBert: defaults, then

@@ -172,7 +172,7 @@ def test_question_answerer_learns_answer_spans_in_wikipedia_paragraphs():
 
 def test_rotten_tomatoes_test_split_holds_out_half_the_validation_movies():
     from convbert_keras.data import load_rotten_tomatoes_splits
-    from convbert_keras.finetuning import named_data
+    from convbert_keras.data.finetune_data import named_data
 
     (train_x, _), (val_x, _) = load_rotten_tomatoes()
     splits = load_rotten_tomatoes_splits()

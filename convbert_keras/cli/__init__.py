@@ -26,3 +26,53 @@ def strategy_from_arguments(args):
     from convbert_keras.distribute import make_strategy
 
     return make_strategy(args.strategy, args.tpu, args.cpu_devices)
+
+
+def _option(field):
+    return field.metadata.get("option", "--" + field.name.replace("_", "-"))
+
+
+def add_config_arguments(group, config_cls, names):
+    """Options for the fields `names` of a run configuration dataclass
+    (`PretrainConfig`, `FinetuneConfig`), with its help texts and defaults.
+
+    Every option defaults to `None` (not given), so that
+    `config_from_arguments` can tell a value given on the command line from
+    one a recipe or the dataclass supplies."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    for name in names:
+        field = fields[name]
+        default = field.default
+        if isinstance(default, bool):
+            # A switch that turns the setting off, named in the metadata.
+            group.add_argument(
+                _option(field),
+                dest=name,
+                action="store_const",
+                const=not default,
+                help=field.metadata["help"],
+            )
+            continue
+        value_type = field.metadata.get("type", type(default))
+        shown = "" if default is None else f" (default {default})"
+        group.add_argument(
+            _option(field),
+            dest=name,
+            type=value_type,
+            choices=field.metadata.get("choices"),
+            help=field.metadata["help"] + shown,
+        )
+
+
+def config_from_arguments(config_cls, args, names, base=None, **fixed):
+    """A `config_cls` from the options of `add_config_arguments`: each
+    setting as given on the command line, else `base`'s (a recipe), else
+    the dataclass default; `fixed` settings the script decides."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    values = {k: v for k, v in (base or {}).items() if k in known}
+    values.update({n: getattr(args, n) for n in names if getattr(args, n) is not None})
+    return config_cls(**values, **fixed)

@@ -16,8 +16,8 @@ import sys
 
 from convbert_keras.convert import SOURCES
 from convbert_keras.convert import convert_checkpoint
-from convbert_keras.convert.checkpoint import TASKS
 from convbert_keras.models.configs import CONVBERT_CONFIGS
+from convbert_keras.models.convbert_task import hf_architectures
 
 
 def main(argv=None):
@@ -41,7 +41,7 @@ def main(argv=None):
     parser.add_argument(
         "--task",
         default="auto",
-        choices=["auto", "backbone", *sorted(TASKS)],
+        choices=["auto", "backbone", *hf_architectures()],
         help="auto: from config.json's architectures (heads included); backbone: the encoder alone",
     )
     args = parser.parse_args(argv)

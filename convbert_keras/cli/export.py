@@ -30,24 +30,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from convbert_keras.export.tf_serving import export_for_tf_serving
-    from convbert_keras.export.tf_serving import load_task
-    from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
+    from convbert_keras.models.convbert_task import load_task
 
     try:
-        task = load_task(args.preset)
-        extra = {}
-        if isinstance(task, ConvBertQuestionAnswerer):
-            extra = {
-                "max_answer_length": args.max_answer_length,
-                "allow_no_answer": args.allow_no_answer,
-            }
         path = export_for_tf_serving(
-            task,
+            load_task(args.preset),
             args.name,
             base_dir=args.base_dir,
             version=args.version,
             label_names=args.labels,
-            **extra,
+            max_answer_length=args.max_answer_length,
+            allow_no_answer=args.allow_no_answer,
         )
     except (ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")

@@ -27,12 +27,31 @@ import argparse
 import json
 import sys
 
+from convbert_keras.cli import add_config_arguments
 from convbert_keras.cli import add_strategy_arguments
+from convbert_keras.cli import config_from_arguments
 from convbert_keras.cli import strategy_from_arguments
+from convbert_keras.data.finetune_data import TASK_NAMES
 from convbert_keras.data.glue import GLUE_TASKS
-from convbert_keras.finetuning import TASK_NAMES
+from convbert_keras.finetuning import FinetuneConfig
+from convbert_keras.models.configs import CONVBERT_CONFIGS
 
 TASKS = sorted(GLUE_TASKS) + list(TASK_NAMES)
+TRAINING_SETTINGS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "layer_decay",
+    "weight_decay",
+    "warmup_fraction",
+    "sequence_length",
+    "patience",
+    "pooling",
+    "reinitialize_layers",
+    "seed",
+    "checkpoint_every",
+    "jit_compile",
+)
 
 
 def build_parser():
@@ -66,44 +85,19 @@ def build_parser():
     data.add_argument("--max-eval-examples", type=int)
     model = parser.add_argument_group("model (one of)")
     model.add_argument("--preset", help="preset directory (pretrained or converted)")
-    model.add_argument(
-        "--size", choices=["small", "medium-small", "base"], help="train from scratch"
-    )
+    model.add_argument("--size", choices=sorted(CONVBERT_CONFIGS), help="train from scratch")
     model.add_argument("--config", help="JSON of ConvBertBackbone arguments, to train from scratch")
     model.add_argument("--vocabulary", help="vocab.txt with --size (default: BERT uncased)")
     run = parser.add_argument_group("training")
     run.add_argument("--output", required=True)
-    run.add_argument("--epochs", type=int, default=3)
-    run.add_argument("--batch-size", type=int, default=32)
-    run.add_argument("--learning-rate", type=float, default=1e-4)
-    run.add_argument("--layer-decay", type=float, default=0.8)
-    run.add_argument("--weight-decay", type=float, default=0.01)
-    run.add_argument("--warmup-fraction", type=float, default=0.1)
-    run.add_argument("--sequence-length", type=int, default=128)
-    run.add_argument("--patience", type=int, help="stop after this many epochs without improvement")
-    run.add_argument(
-        "--pooling",
-        choices=["cls", "mean"],
-        default="cls",
-        help="a text classifier's summary of the sequence",
-    )
-    run.add_argument(
-        "--reinitialize-layers",
-        type=int,
-        default=0,
-        help="encoder layers, from the top, given fresh initial weights before training "
-        "(1 for a replaced-token-detection discriminator fine-tuned on few labels)",
-    )
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument(
-        "--checkpoint-every", type=int, help="steps between checkpoints (default: one per epoch)"
-    )
+    add_config_arguments(run, FinetuneConfig, TRAINING_SETTINGS)
     add_strategy_arguments(run)
     return parser
 
 
-def load_data(args, parser):
-    from convbert_keras import finetuning
+def load_data(args, parser, seed):
+    """The `FinetuneData` the options name; `seed` draws a sample of a named task."""
+    from convbert_keras.data import finetune_data
     from convbert_keras.data import read_conll
 
     chosen = [
@@ -119,18 +113,18 @@ def load_data(args, parser):
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples
     )
     if args.task:
-        return finetuning.named_data(args.task, args.data_dir, seed=args.seed, **limits)
+        return finetune_data.named_data(args.task, args.data_dir, seed=seed, **limits)
     if args.train_conll:
         if not args.validation_conll:
             parser.error("--train-conll needs --validation-conll")
-        return finetuning.conll_data(
+        return finetune_data.conll_data(
             read_conll(args.train_conll),
             read_conll(args.validation_conll),
             test_sentences=read_conll(args.test_conll) if args.test_conll else None,
         )
     if not (args.train and args.validation and args.text_columns):
         parser.error("local files need --train, --validation and --text-columns")
-    return finetuning.table_data(
+    return finetune_data.table_data(
         args.train,
         args.validation,
         args.text_columns,
@@ -157,27 +151,16 @@ def run(args, parser, strategy):
     from convbert_keras.finetuning import finetune
 
     try:
-        data = load_data(args, parser)
-        results = finetune(
-            data,
-            args.output,
+        config = config_from_arguments(
+            FinetuneConfig,
+            args,
+            TRAINING_SETTINGS,
             preset=args.preset,
             size=args.size or args.config,
             vocabulary=args.vocabulary,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            layer_decay=args.layer_decay,
-            weight_decay=args.weight_decay,
-            warmup_fraction=args.warmup_fraction,
-            sequence_length=args.sequence_length,
-            patience=args.patience,
-            seed=args.seed,
-            pooling=args.pooling,
-            reinitialize_layers=args.reinitialize_layers,
-            checkpoint_every=args.checkpoint_every,
-            strategy=strategy,
         )
+        data = load_data(args, parser, config.seed)
+        results = finetune(data, args.output, config, strategy=strategy)
     except (ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")
     print(json.dumps({"best": results["best"], "test": results.get("test")}, indent=2))

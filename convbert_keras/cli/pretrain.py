@@ -20,8 +20,27 @@ import argparse
 import json
 import sys
 
+from convbert_keras.cli import add_config_arguments
 from convbert_keras.cli import add_strategy_arguments
+from convbert_keras.cli import config_from_arguments
 from convbert_keras.cli import strategy_from_arguments
+from convbert_keras.models.configs import CONVBERT_CONFIGS
+from convbert_keras.pretraining import PretrainConfig
+from convbert_keras.recipes import PRETRAINING_RECIPES
+
+MODEL_SETTINGS = ("generator_size", "mask_rate", "objective", "sampling_temperature")
+TRAINING_SETTINGS = (
+    "steps",
+    "batch_size",
+    "sequence_length",
+    "learning_rate",
+    "warmup_steps",
+    "weight_decay",
+    "checkpoint_every",
+    "mixed_precision",
+    "seed",
+    "jit_compile",
+)
 
 
 def build_parser():
@@ -48,73 +67,45 @@ def build_parser():
     model = parser.add_argument_group("model")
     model.add_argument(
         "--recipe",
-        choices=["small", "medium-small", "base"],
+        choices=sorted(PRETRAINING_RECIPES),
         help="the original code's settings for a size (see above)",
     )
     model.add_argument(
         "--size",
-        choices=["small", "medium-small", "base"],
+        choices=sorted(CONVBERT_CONFIGS),
         help="model size (default: small, or the recipe's)",
     )
     model.add_argument(
         "--config", help="JSON file of ConvBertBackbone arguments (instead of --size)"
     )
     model.add_argument("--vocabulary", help="vocab.txt (default: the BERT uncased vocabulary)")
-    model.add_argument(
-        "--generator-size",
-        type=float,
-        help="generator width over the discriminator's (default 0.25)",
-    )
-    model.add_argument("--mask-rate", type=float, help="share of tokens masked (default 0.15)")
-    model.add_argument(
-        "--objective",
-        choices=["rtd", "mlm"],
-        default="rtd",
-        help="replaced-token detection (the paper's), or masked LM (the control)",
-    )
-    model.add_argument(
-        "--sampling-temperature",
-        type=float,
-        default=1.0,
-        help="temperature of the generator's samples (1 in the paper)",
-    )
+    add_config_arguments(model, PretrainConfig, MODEL_SETTINGS)
     run = parser.add_argument_group("training")
     run.add_argument("--output", required=True, help="run folder (checkpoints, logs, preset)")
-    run.add_argument("--steps", type=int, help="default 1000")
-    run.add_argument("--batch-size", type=int, help="global batch (default 32)")
-    run.add_argument("--sequence-length", type=int, help="default 128")
-    run.add_argument("--learning-rate", type=float, help="peak (default 5e-4)")
-    run.add_argument("--warmup-steps", type=int, help="default: 10%% of --steps")
-    run.add_argument("--weight-decay", type=float, help="default 0.01")
-    run.add_argument("--checkpoint-every", type=int, default=100)
-    run.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
+    add_config_arguments(run, PretrainConfig, TRAINING_SETTINGS)
     add_strategy_arguments(run)
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--no-xla", action="store_true", help="train without XLA (to compare)")
     return parser
 
 
-DEFAULTS = dict(
-    size="small",
-    steps=1000,
-    batch_size=32,
-    sequence_length=128,
-    learning_rate=5e-4,
-    warmup_steps=None,
-    generator_size=0.25,
-    mask_rate=0.15,
-    weight_decay=0.01,
-)
-
-
-def fill_defaults(args):
-    """Settings not given: the recipe's, else the script's defaults."""
+def pretrain_config(args, vocabulary_size):
+    """The run's `PretrainConfig`: each setting as given, else the recipe's,
+    else the default; the backbone from --config, --size or the recipe."""
+    from convbert_keras.models.configs import convbert_config
     from convbert_keras.recipes import pretraining_recipe
 
     recipe = pretraining_recipe(args.recipe) if args.recipe else {}
-    for name, default in DEFAULTS.items():
-        if getattr(args, name) is None:
-            setattr(args, name, recipe.get(name, default))
+    if args.config:
+        with open(args.config, encoding="utf-8") as f:
+            backbone = json.load(f)
+    else:
+        backbone = convbert_config(args.size or recipe.get("size", "small"))
+    return config_from_arguments(
+        PretrainConfig,
+        args,
+        MODEL_SETTINGS + TRAINING_SETTINGS,
+        base=recipe,
+        backbone=dict(backbone, vocabulary_size=vocabulary_size),
+    )
 
 
 def main(argv=None):
@@ -125,7 +116,6 @@ def main(argv=None):
         parser.error("pass exactly one of --corpus, --tfds or --wikipedia-sample")
     if args.config and (args.size or args.recipe):
         parser.error("--config gives the model; it cannot go with --size or --recipe")
-    fill_defaults(args)
 
     try:
         strategy = strategy_from_arguments(args)
@@ -138,16 +128,11 @@ def run(args, strategy):
     from convbert_keras.data import corpus
     from convbert_keras.data import fetch
     from convbert_keras.data import load_wikipedia_sample
-    from convbert_keras.models.configs import convbert_config
     from convbert_keras.models.tokenizer import ConvBertTokenizer
     from convbert_keras.pretraining import pretrain
 
     tokenizer = ConvBertTokenizer(vocabulary=args.vocabulary or fetch("bert_uncased_vocab"))
-    if args.config:
-        with open(args.config, encoding="utf-8") as f:
-            backbone_kwargs = json.load(f)
-    else:
-        backbone_kwargs = convbert_config(args.size)
+    config = pretrain_config(args, tokenizer.vocabulary_size())
     if args.corpus:
 
         def documents():
@@ -171,26 +156,7 @@ def run(args, strategy):
             return tf.data.Dataset.from_tensor_slices(texts)
 
     result = pretrain(
-        documents,
-        tokenizer,
-        backbone_kwargs,
-        args.output,
-        args.steps,
-        batch_size=args.batch_size,
-        sequence_length=args.sequence_length,
-        learning_rate=args.learning_rate,
-        warmup_steps=args.warmup_steps,
-        checkpoint_every=args.checkpoint_every,
-        generator_size=args.generator_size,
-        mask_rate=args.mask_rate,
-        weight_decay=args.weight_decay,
-        mixed_precision=args.mixed_precision,
-        strategy=strategy,
-        seed=args.seed,
-        objective=args.objective,
-        sampling_temperature=args.sampling_temperature,
-        corpus=description,
-        jit_compile=not args.no_xla,
+        documents, tokenizer, args.output, config, strategy=strategy, corpus=description
     )
     print(json.dumps({k: result[k] for k in ("metrics", "steps", "steps_per_second")}, indent=2))
     print(f"discriminator preset: {args.output}/preset", file=sys.stderr)

@@ -10,58 +10,12 @@ from convbert_keras.convert.weights import load_weights_into_backbone
 from convbert_keras.convert.weights import load_weights_into_task
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.configs import convbert_config
-from convbert_keras.models.masked_lm import ConvBertMaskedLM
-from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
-from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
-from convbert_keras.models.question_answerer_preprocessor import (
-    ConvBertQuestionAnswererPreprocessor,
-)
-from convbert_keras.models.text_classifier import ConvBertTextClassifier
-from convbert_keras.models.text_classifier_preprocessor import ConvBertTextClassifierPreprocessor
-from convbert_keras.models.token_classifier import ConvBertTokenClassifier
-from convbert_keras.models.token_classifier_preprocessor import ConvBertTokenClassifierPreprocessor
+from convbert_keras.models.convbert_task import hf_architectures
+from convbert_keras.models.convbert_task import task_for_architecture
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 
 SOURCES = ("hf", "tf1")
-
-# transformers architecture -> (task, our class, its preprocessor class)
-TASKS = {
-    "ConvBertModel": ("backbone", None, None),
-    "ConvBertForSequenceClassification": (
-        "text_classifier",
-        ConvBertTextClassifier,
-        ConvBertTextClassifierPreprocessor,
-    ),
-    "ConvBertForTokenClassification": (
-        "token_classifier",
-        ConvBertTokenClassifier,
-        ConvBertTokenClassifierPreprocessor,
-    ),
-    "ConvBertForMaskedLM": ("masked_lm", ConvBertMaskedLM, ConvBertMaskedLMPreprocessor),
-    "ConvBertForQuestionAnswering": (
-        "question_answerer",
-        ConvBertQuestionAnswerer,
-        ConvBertQuestionAnswererPreprocessor,
-    ),
-}
-
-
-def _task_of(config):
-    """The task named by a config.json's `architectures` (default backbone)."""
-    architectures = config.get("architectures") or ["ConvBertModel"]
-    if architectures[0] not in TASKS:
-        raise ValueError(
-            f"Architecture {architectures[0]} has no ConvBERT task here; "
-            f"supported: {sorted(TASKS)}. Pass task='backbone' to convert "
-            "the encoder alone."
-        )
-    return architectures[0]
-
-
-def _num_labels(config):
-    if "id2label" in config:
-        return len(config["id2label"])
-    return config.get("num_labels", 2)
+BACKBONE_ARCHITECTURE = "ConvBertModel"
 
 
 def convert_checkpoint(
@@ -90,8 +44,8 @@ def convert_checkpoint(
             directory.
         task: `"auto"` (from `architectures` in an `hf` config.json; the
             backbone for `tf1`), `"backbone"` (the encoder alone) or a
-            transformers architecture name from `TASKS`, whose head is
-            converted too.
+            transformers architecture a task declares (`hf_architectures()`),
+            whose head is converted too.
 
     Returns: the backbone, or the task model.
     """
@@ -120,16 +74,18 @@ def convert_checkpoint(
         raise ValueError(f"Unknown source {source!r}; expected one of {SOURCES}.")
 
     if task == "auto":
-        architecture = _task_of(hf_config)
+        architecture = (hf_config.get("architectures") or [BACKBONE_ARCHITECTURE])[0]
     elif task == "backbone":
-        architecture = "ConvBertModel"
-    elif task in TASKS:
+        architecture = BACKBONE_ARCHITECTURE
+    elif task in hf_architectures():
         architecture = task
     else:
         raise ValueError(
-            f"Unknown task {task!r}; expected 'auto', 'backbone' or one of {sorted(TASKS)}."
+            f"Unknown task {task!r}; expected 'auto', 'backbone' or one of {hf_architectures()}."
         )
-    _, task_cls, preprocessor_cls = TASKS[architecture]
+    task_cls = None
+    if architecture != BACKBONE_ARCHITECTURE:
+        task_cls = task_for_architecture(architecture)
 
     backbone = ConvBertBackbone(**kwargs)
     tokenizer = None
@@ -147,23 +103,13 @@ def convert_checkpoint(
     else:
         preprocessor = None
         if tokenizer is not None:
-            preprocessor_kwargs = {"sequence_length": backbone.max_sequence_length}
-            if task_cls is ConvBertQuestionAnswerer:
-                # SQuAD's defaults, shrunk for models with short positions.
-                length = min(384, backbone.max_sequence_length)
-                preprocessor_kwargs = {
-                    "sequence_length": length,
-                    "max_query_length": min(64, length // 4),
-                    "doc_stride": min(128, length // 3),
-                }
-            preprocessor = preprocessor_cls(tokenizer, **preprocessor_kwargs)
-        task_kwargs = {}
-        if task_cls is ConvBertMaskedLM:
-            # transformers' default, and that of every published ConvBERT.
-            task_kwargs["tie_word_embeddings"] = hf_config.get("tie_word_embeddings", True)
-        elif task_cls is not ConvBertQuestionAnswerer:
-            task_kwargs["num_classes"] = _num_labels(hf_config)
-        model = task_cls(backbone, preprocessor=preprocessor, **task_kwargs)
+            length = task_cls.checkpoint_sequence_length(backbone.max_sequence_length)
+            preprocessor = task_cls.preprocessor_cls(
+                tokenizer, **task_cls.preprocessor_defaults(length)
+            )
+        model = task_cls(
+            backbone, preprocessor=preprocessor, **task_cls.arguments_from_hf_config(hf_config)
+        )
         load_weights_into_task(model, state, source=where)
     if output_dir is not None:
         model.save_to_preset(output_dir)

@@ -12,17 +12,15 @@ import warnings
 
 import numpy as np
 
-from convbert_keras._compat import masked_lm_head_parts
-
 # Buffers that some transformers versions save beside the weights.
 _IGNORED = (
     "embeddings.position_ids",
     "embeddings.token_type_ids",
 )
 
-_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
+WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 # The masked LM decoder: the word embeddings again when tied.
-_DECODER = "generator_lm_head.weight"
+DECODER = "generator_lm_head.weight"
 
 
 def _transpose(array):
@@ -47,49 +45,49 @@ def _flatten(array):
     return array.reshape(-1)
 
 
-def _copy(array):
+def copy_array(array):
     return array
 
 
-def _dense_pairs(layer, prefix, kernel_fn=_transpose):
+def dense_pairs(layer, prefix, kernel_fn=_transpose):
     return [
         (layer.kernel, f"{prefix}.weight", kernel_fn),
-        (layer.bias, f"{prefix}.bias", _copy),
+        (layer.bias, f"{prefix}.bias", copy_array),
     ]
 
 
-def _norm_pairs(layer, prefix):
+def norm_pairs(layer, prefix):
     return [
-        (layer.gamma, f"{prefix}.weight", _copy),
-        (layer.beta, f"{prefix}.bias", _copy),
+        (layer.gamma, f"{prefix}.weight", copy_array),
+        (layer.beta, f"{prefix}.bias", copy_array),
     ]
 
 
 def backbone_weight_map(backbone):
     """Lists `(variable, hf_name, pytorch_to_keras)` for every weight."""
     pairs = [
-        (backbone.token_embedding.embeddings, _WORD_EMBEDDINGS, _copy),
+        (backbone.token_embedding.embeddings, WORD_EMBEDDINGS, copy_array),
         (
             backbone.position_embedding.position_embeddings,
             "embeddings.position_embeddings.weight",
-            _copy,
+            copy_array,
         ),
         (
             backbone.segment_embedding.embeddings,
             "embeddings.token_type_embeddings.weight",
-            _copy,
+            copy_array,
         ),
-        *_norm_pairs(backbone.embeddings_layer_norm, "embeddings.LayerNorm"),
+        *norm_pairs(backbone.embeddings_layer_norm, "embeddings.LayerNorm"),
     ]
     if backbone.embeddings_projection is not None:
-        pairs += _dense_pairs(backbone.embeddings_projection, "embeddings_project")
+        pairs += dense_pairs(backbone.embeddings_projection, "embeddings_project")
     for i, layer in enumerate(backbone.transformer_layers):
         prefix = f"encoder.layer.{i}"
         attention = layer.attention
         self_prefix = f"{prefix}.attention.self"
-        pairs += _dense_pairs(attention.query_dense, f"{self_prefix}.query")
-        pairs += _dense_pairs(attention.key_dense, f"{self_prefix}.key")
-        pairs += _dense_pairs(attention.value_dense, f"{self_prefix}.value")
+        pairs += dense_pairs(attention.query_dense, f"{self_prefix}.query")
+        pairs += dense_pairs(attention.key_dense, f"{self_prefix}.key")
+        pairs += dense_pairs(attention.value_dense, f"{self_prefix}.value")
         if attention.conv_type != "none":
             conv = attention.span_dynamic_conv
             if conv.conv_type == "span":
@@ -99,15 +97,15 @@ def backbone_weight_map(backbone):
                     (conv.key_pointwise_dense.kernel, f"{key_prefix}.pointwise.weight", _pointwise),
                     (conv.key_pointwise_dense.bias, f"{key_prefix}.bias", _flatten),
                 ]
-            pairs += _dense_pairs(conv.kernel_dense, f"{self_prefix}.conv_kernel_layer")
-            pairs += _dense_pairs(conv.conv_value_dense, f"{self_prefix}.conv_out_layer")
-        pairs += _dense_pairs(attention.output_dense, f"{prefix}.attention.output.dense")
-        pairs += _norm_pairs(layer.attention_layer_norm, f"{prefix}.attention.output.LayerNorm")
-        pairs += _dense_pairs(
+            pairs += dense_pairs(conv.kernel_dense, f"{self_prefix}.conv_kernel_layer")
+            pairs += dense_pairs(conv.conv_value_dense, f"{self_prefix}.conv_out_layer")
+        pairs += dense_pairs(attention.output_dense, f"{prefix}.attention.output.dense")
+        pairs += norm_pairs(layer.attention_layer_norm, f"{prefix}.attention.output.LayerNorm")
+        pairs += dense_pairs(
             layer.feedforward_intermediate_dense, f"{prefix}.intermediate.dense", _linear
         )
-        pairs += _dense_pairs(layer.feedforward_output_dense, f"{prefix}.output.dense", _linear)
-        pairs += _norm_pairs(layer.feedforward_layer_norm, f"{prefix}.output.LayerNorm")
+        pairs += dense_pairs(layer.feedforward_output_dense, f"{prefix}.output.dense", _linear)
+        pairs += norm_pairs(layer.feedforward_layer_norm, f"{prefix}.output.LayerNorm")
     return pairs
 
 
@@ -119,40 +117,6 @@ def strip_model_prefix(state):
             for name, value in state.items()
         }
     return dict(state)
-
-
-def head_weight_map(task):
-    """`(variable, hf_name, pytorch_to_keras)` for a task model's head.
-
-    Heads of transformers' `ConvBertForSequenceClassification`,
-    `ConvBertForTokenClassification`, `ConvBertForQuestionAnswering` and
-    `ConvBertForMaskedLM`.
-    """
-    from convbert_keras.models.masked_lm import ConvBertMaskedLM
-    from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
-    from convbert_keras.models.text_classifier import ConvBertTextClassifier
-    from convbert_keras.models.token_classifier import ConvBertTokenClassifier
-
-    if isinstance(task, ConvBertTextClassifier):
-        return _dense_pairs(task.pooled_dense, "classifier.dense") + _dense_pairs(
-            task.output_dense, "classifier.out_proj"
-        )
-    if isinstance(task, ConvBertTokenClassifier):
-        return _dense_pairs(task.output_dense, "classifier")
-    if isinstance(task, ConvBertQuestionAnswerer):
-        return _dense_pairs(task.output_dense, "qa_outputs")
-    if isinstance(task, ConvBertMaskedLM):
-        dense, norm, bias = masked_lm_head_parts(task.masked_lm_head)
-        pairs = [
-            *_dense_pairs(dense, "generator_predictions.dense"),
-            *_norm_pairs(norm, "generator_predictions.LayerNorm"),
-            (bias, "generator_lm_head.bias", _copy),
-        ]
-        if not task.tie_word_embeddings:
-            # (vocabulary, embedding) in both: a Linear's weight and a table.
-            pairs.append((task.masked_lm_head.token_embedding.embeddings, _DECODER, _copy))
-        return pairs
-    raise ValueError(f"No checkpoint head mapping for {type(task).__name__}.")
 
 
 def load_weights_into_backbone(backbone, state, source="checkpoint"):
@@ -167,46 +131,22 @@ def load_weights_into_backbone(backbone, state, source="checkpoint"):
 
 
 def load_weights_into_task(task, state, source="checkpoint"):
-    """Like `load_weights_into_backbone`, for a task model and its head.
-
-    A masked LM checkpoint whose decoder (`generator_lm_head.weight`) is
-    not its word embeddings is refused by a `ConvBertMaskedLM` that ties
-    them, naming both tensors: build the model untied to convert it.
-    """
-    from convbert_keras.models.masked_lm import ConvBertMaskedLM
-
+    """Like `load_weights_into_backbone`, for a task model and the head
+    its `hf_head_weights` maps; the task's `check_hf_weights` first refuses
+    checkpoint weights that it would drop."""
     state = _without_tied_decoder(strip_model_prefix(state))
-    if (
-        isinstance(task, ConvBertMaskedLM)
-        and task.tie_word_embeddings
-        and _DECODER in state
-        and _WORD_EMBEDDINGS in state
-    ):
-        decoder, embeddings = state[_DECODER], state[_WORD_EMBEDDINGS]
-        if np.shape(decoder) == np.shape(embeddings):
-            difference = f"by up to {np.abs(decoder - embeddings).max():.3g}"
-        else:
-            difference = f"in shape, {np.shape(decoder)} against {np.shape(embeddings)}"
-        raise ValueError(
-            f"{source} has an untied masked LM head: its decoder {_DECODER} "
-            f"differs from {_WORD_EMBEDDINGS} {difference}, but this "
-            "ConvBertMaskedLM ties its decoder to the word embeddings, which "
-            "would drop the checkpoint's decoder. Build the model with "
-            "`ConvBertMaskedLM(backbone, tie_word_embeddings=False)`; "
-            "convert_checkpoint does so when the checkpoint's config.json "
-            'has "tie_word_embeddings": false.'
-        )
-    pairs = backbone_weight_map(task.backbone) + head_weight_map(task)
+    task.check_hf_weights(state, source)
+    pairs = backbone_weight_map(task.backbone) + task.hf_head_weights()
     _assign(pairs, state, source)
 
 
 def _without_tied_decoder(state):
     # A tied checkpoint may store its decoder as a copy of the word
     # embeddings (`pytorch_model.bin` does): nothing to load, or to warn of.
-    decoder = state.get(_DECODER)
-    embeddings = state.get(_WORD_EMBEDDINGS)
+    decoder = state.get(DECODER)
+    embeddings = state.get(WORD_EMBEDDINGS)
     if decoder is not None and embeddings is not None and np.array_equal(decoder, embeddings):
-        return {name: value for name, value in state.items() if name != _DECODER}
+        return {name: value for name, value in state.items() if name != DECODER}
     return state
 
 

@@ -62,21 +62,6 @@ def write_warmup_requests(version_dir, model_name, requests):
     return path
 
 
-def default_warmup_requests(task):
-    from convbert_keras.models.question_answerer import ConvBertQuestionAnswerer
-    from convbert_keras.models.text_classifier import ConvBertTextClassifier
-
-    texts = ["A warm-up request.", "Another one, a little longer than the first."]
-    if isinstance(task, ConvBertQuestionAnswerer):
-        return [
-            ("serving_default", {"question": ["What is this?"], "context": ["This is a warm-up."]})
-        ]
-    requests = [("serving_default", {"text": texts})]
-    if isinstance(task, ConvBertTextClassifier):
-        requests.append(("classify_pair", {"text_a": texts[:1], "text_b": texts[1:]}))
-    return requests
-
-
 def export_for_tf_serving(
     task,
     model_name,
@@ -108,27 +93,7 @@ def export_for_tf_serving(
     staging = os.path.join(model_dir, f".partial-{version}")
     shutil.rmtree(staging, ignore_errors=True)
     export_saved_model(task, staging, label_names=label_names, **export_kwargs)
-    write_warmup_requests(staging, model_name, warmup_requests or default_warmup_requests(task))
+    write_warmup_requests(staging, model_name, warmup_requests or task.warmup_requests())
     os.replace(staging, final)
     write_models_config(base_dir)
     return final
-
-
-def load_task(preset):
-    """The task model saved in a preset directory, whatever its class
-    (read from the preset's `task.json`)."""
-    import json
-
-    import keras
-
-    path = os.path.join(preset, "task.json")
-    if not os.path.isfile(path):
-        raise ValueError(
-            f"{preset} holds no task model (no task.json); export a fine-tuned task preset."
-        )
-    with open(path, encoding="utf-8") as f:
-        registered = json.load(f).get("registered_name")
-    task_cls = keras.saving.get_registered_object(registered)
-    if task_cls is None:
-        raise ValueError(f"{preset} holds a {registered!r}, which is not a ConvBERT task.")
-    return task_cls.from_preset(preset)

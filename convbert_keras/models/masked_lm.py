@@ -1,14 +1,22 @@
 import keras
+import numpy as np
 from keras_hub.models import MaskedLM
 
+from convbert_keras._compat import masked_lm_head_parts
+from convbert_keras.convert.weights import DECODER
+from convbert_keras.convert.weights import WORD_EMBEDDINGS
+from convbert_keras.convert.weights import copy_array
+from convbert_keras.convert.weights import dense_pairs
+from convbert_keras.convert.weights import norm_pairs
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.convbert_task import ConvBertTask
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
 from convbert_keras.models.task_heads import masked_lm_head
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertMaskedLM(ReplicaXlaSteps, MaskedLM):
+class ConvBertMaskedLM(ConvBertTask, ReplicaXlaSteps, MaskedLM):
     """ConvBERT with the generator head of the paper's pretraining.
 
     At each masked position: `Dense(embedding_dim)`, exact GELU,
@@ -34,6 +42,7 @@ class ConvBertMaskedLM(ReplicaXlaSteps, MaskedLM):
 
     backbone_cls = ConvBertBackbone
     preprocessor_cls = ConvBertMaskedLMPreprocessor
+    hf_architecture = "ConvBertForMaskedLM"
 
     def __init__(self, backbone, preprocessor=None, tie_word_embeddings=True, **kwargs):
         # === Layers ===
@@ -61,6 +70,43 @@ class ConvBertMaskedLM(ReplicaXlaSteps, MaskedLM):
             weighted_metrics=weighted_metrics,
             jit_compile=jit_compile,
             **kwargs,
+        )
+
+    @classmethod
+    def arguments_from_hf_config(cls, hf_config):
+        # transformers' default, and that of every published ConvBERT.
+        return {"tie_word_embeddings": hf_config.get("tie_word_embeddings", True)}
+
+    def hf_head_weights(self):
+        dense, norm, bias = masked_lm_head_parts(self.masked_lm_head)
+        pairs = [
+            *dense_pairs(dense, "generator_predictions.dense"),
+            *norm_pairs(norm, "generator_predictions.LayerNorm"),
+            (bias, "generator_lm_head.bias", copy_array),
+        ]
+        if not self.tie_word_embeddings:
+            # (vocabulary, embedding) in both: a Linear's weight and a table.
+            pairs.append((self.masked_lm_head.token_embedding.embeddings, DECODER, copy_array))
+        return pairs
+
+    def check_hf_weights(self, state, source):
+        """A checkpoint whose decoder (`generator_lm_head.weight`) is not its
+        word embeddings is refused by a model that ties them, naming both."""
+        if not self.tie_word_embeddings or DECODER not in state or WORD_EMBEDDINGS not in state:
+            return
+        decoder, embeddings = state[DECODER], state[WORD_EMBEDDINGS]
+        if np.shape(decoder) == np.shape(embeddings):
+            difference = f"by up to {np.abs(decoder - embeddings).max():.3g}"
+        else:
+            difference = f"in shape, {np.shape(decoder)} against {np.shape(embeddings)}"
+        raise ValueError(
+            f"{source} has an untied masked LM head: its decoder {DECODER} "
+            f"differs from {WORD_EMBEDDINGS} {difference}, but this "
+            "ConvBertMaskedLM ties its decoder to the word embeddings, which "
+            "would drop the checkpoint's decoder. Build the model with "
+            "`ConvBertMaskedLM(backbone, tie_word_embeddings=False)`; "
+            "convert_checkpoint does so when the checkpoint's config.json "
+            'has "tie_word_embeddings": false.'
         )
 
     def get_config(self):

@@ -4,6 +4,7 @@ from keras_hub.models import Task
 
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.convbert_task import ConvBertTask
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.multiple_choice_preprocessor import ConvBertMultipleChoicePreprocessor
 from convbert_keras.models.task_heads import pooled_head_layers
@@ -35,7 +36,7 @@ class ChoiceUnflatten(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertMultipleChoice(TracedPreprocessing, ReplicaXlaSteps, Task):
+class ConvBertMultipleChoice(ConvBertTask, TracedPreprocessing, ReplicaXlaSteps, Task):
     """Scores each (prompt, choice) pair and picks the best (SWAG, RACE...).
 
     The pairs of every example run through the backbone as one batch; the
@@ -60,6 +61,9 @@ class ConvBertMultipleChoice(TracedPreprocessing, ReplicaXlaSteps, Task):
 
     backbone_cls = ConvBertBackbone
     preprocessor_cls = ConvBertMultipleChoicePreprocessor
+    # No `hf_architecture`: transformers' `ConvBertForMultipleChoice` summarises
+    # a choice by its last position (a padding token in a padded batch) with no
+    # projection, a head this one does not reproduce.
 
     def __init__(self, backbone, preprocessor=None, dropout=0.1, **kwargs):
         # === Layers ===

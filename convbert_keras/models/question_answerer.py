@@ -2,8 +2,12 @@ import keras
 import numpy as np
 from keras_hub.models import Task
 
+from convbert_keras import metrics as official
+from convbert_keras.convert.weights import dense_pairs
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.convbert_task import ConvBertTask
+from convbert_keras.models.convbert_task import string_spec
 from convbert_keras.models.question_answerer_preprocessor import (
     ConvBertQuestionAnswererPreprocessor,
 )
@@ -26,7 +30,7 @@ class SpanLogits(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertQuestionAnswerer(TracedPreprocessing, ReplicaXlaSteps, Task):
+class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaSteps, Task):
     """Extractive question answering (SQuAD 1.1 and 2.0) on a ConvBERT.
 
     `Dense(2)` on every position of `sequence_output` scores each token as
@@ -60,6 +64,9 @@ class ConvBertQuestionAnswerer(TracedPreprocessing, ReplicaXlaSteps, Task):
 
     backbone_cls = ConvBertBackbone
     preprocessor_cls = ConvBertQuestionAnswererPreprocessor
+    hf_architecture = "ConvBertForQuestionAnswering"
+    data_kind = "question_answering"
+    batches_preprocessed = True
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         # === Layers ===
@@ -191,6 +198,90 @@ class ConvBertQuestionAnswerer(TracedPreprocessing, ReplicaXlaSteps, Task):
             allow_no_answer=allow_no_answer,
             null_score_threshold=null_score_threshold,
         )
+
+    @classmethod
+    def preprocessor_defaults(cls, sequence_length):
+        """SQuAD's windows (384 tokens, stride 128, questions cut at 64)
+        scaled to shorter sequences; the stride stays at most 128 beyond."""
+        return {
+            "sequence_length": sequence_length,
+            "doc_stride": max(1, min(128, sequence_length // 3)),
+            "max_query_length": min(64, sequence_length // 4),
+        }
+
+    @classmethod
+    def checkpoint_sequence_length(cls, max_sequence_length):
+        return min(384, max_sequence_length)
+
+    def hf_head_weights(self):
+        return dense_pairs(self.output_dense, "qa_outputs")
+
+    def serving_signatures(self, label_names=None, max_answer_length=30, allow_no_answer=False):
+        """`serving_default` on `question`, `context`: `answer`, `score`,
+        `start` and `end` (character offsets, -1 for no answer), decoded
+        by `best_spans` as `answer()` decodes."""
+        import tensorflow as tf
+
+        def answer(question, context):
+            features = self.preprocessor.windows(question, context)
+            inputs = {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+            logits = self(inputs, training=False)
+            begin, end, score = best_spans(
+                logits,
+                features["example_index"],
+                features["window_start"],
+                features["offsets_begin"],
+                features["offsets_end"],
+                tf.size(question, out_type="int64"),
+                max_answer_length=max_answer_length,
+                allow_no_answer=allow_no_answer,
+            )
+            contexts = features["contexts"]
+            found = begin >= 0
+            safe_begin, safe_end = tf.maximum(begin, 0), tf.maximum(end, 0)
+            text = tf.strings.substr(contexts, safe_begin, safe_end - safe_begin, unit="BYTE")
+            start = tf.strings.length(
+                tf.strings.substr(contexts, tf.zeros_like(safe_begin), safe_begin, unit="BYTE"),
+                unit="UTF8_CHAR",
+            )
+            return {
+                "answer": tf.where(found, text, ""),
+                "score": score,
+                "start": tf.where(found, tf.cast(start, "int64"), -1),
+                "end": tf.where(
+                    found, tf.cast(start + tf.strings.length(text, unit="UTF8_CHAR"), "int64"), -1
+                ),
+            }
+
+        return {"serving_default": (answer, [string_spec("question"), string_spec("context")])}
+
+    def warmup_requests(self):
+        return [
+            ("serving_default", {"question": ["What is this?"], "context": ["This is a warm-up."]})
+        ]
+
+    def training_batches(self, examples, batch_size):
+        """The windows of long contexts, preprocessed and re-batched to
+        `batch_size` windows."""
+        return self._window_dataset(examples.batch(batch_size), None, batch_size)
+
+    def count_training_rows(self, examples, count):
+        # A long context gives several windows.
+        return int(
+            sum(
+                int(keras.ops.shape(x["token_ids"])[0])
+                for x, *_ in self.training_batches(examples, 256)
+            )
+        )
+
+    def official_scores(self, examples, data, batch_size):
+        """SQuAD's exact match and F1 of `(questions, contexts, gold answer
+        lists)`; `data.allow_no_answer` for SQuAD 2.0."""
+        questions, contexts, gold = examples
+        answers = self.answer(
+            questions, contexts, allow_no_answer=data.allow_no_answer, batch_size=batch_size
+        )
+        return official.squad_scores([a["text"] for a in answers], gold)
 
 
 def _as_text(value):

@@ -1,8 +1,15 @@
 import keras
+import numpy as np
 from keras_hub.models import TextClassifier
 
+from convbert_keras import metrics as official
+from convbert_keras.convert.weights import dense_pairs
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.convbert_task import WARMUP_TEXTS
+from convbert_keras.models.convbert_task import ConvBertTask
+from convbert_keras.models.convbert_task import hf_num_labels
+from convbert_keras.models.convbert_task import string_spec
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.task_heads import pool_sequence
 from convbert_keras.models.task_heads import pooled_head_layers
@@ -11,7 +18,7 @@ from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTextClassifier(TracedPreprocessing, ReplicaXlaSteps, TextClassifier):
+class ConvBertTextClassifier(ConvBertTask, TracedPreprocessing, ReplicaXlaSteps, TextClassifier):
     """Sequence classification (or regression) on top of a ConvBERT.
 
     The head of the reference implementation: the `[CLS]` state, dropout,
@@ -44,6 +51,8 @@ class ConvBertTextClassifier(TracedPreprocessing, ReplicaXlaSteps, TextClassifie
 
     backbone_cls = ConvBertBackbone
     preprocessor_cls = ConvBertTextClassifierPreprocessor
+    hf_architecture = "ConvBertForSequenceClassification"
+    data_kind = "classification"
 
     def __init__(
         self,
@@ -98,6 +107,78 @@ class ConvBertTextClassifier(TracedPreprocessing, ReplicaXlaSteps, TextClassifie
         if y is not None and self.num_classes > 1:
             y = check_label_range(y, self.num_classes)
         return super().preprocess_samples(x, y, sample_weight)
+
+    @classmethod
+    def arguments_from_hf_config(cls, hf_config):
+        return {"num_classes": hf_num_labels(hf_config)}
+
+    @classmethod
+    def arguments_for_data(cls, data, pooling="cls"):
+        return {"num_classes": data.num_classes, "pooling": pooling}
+
+    def hf_head_weights(self):
+        return dense_pairs(self.pooled_dense, "classifier.dense") + dense_pairs(
+            self.output_dense, "classifier.out_proj"
+        )
+
+    def serving_signatures(self, label_names=None, max_answer_length=30, allow_no_answer=False):
+        """`serving_default` on `text` and `classify_pair` on `text_a`,
+        `text_b`: `probabilities`, `label` and, given `label_names`,
+        `label_name`; a regressor gives `score`."""
+        import tensorflow as tf
+
+        if label_names and len(label_names) != self.num_classes:
+            raise ValueError(
+                f"{len(label_names)} label names for {self.num_classes} classes; "
+                "give one name per class, in id order."
+            )
+
+        def outputs(inputs):
+            logits = tf.cast(self(inputs, training=False), "float32")
+            if self.num_classes == 1:
+                return {"score": logits[:, 0]}
+            probabilities = tf.nn.softmax(logits)
+            label = tf.argmax(probabilities, axis=-1)
+            result = {"probabilities": probabilities, "label": label}
+            if label_names:
+                result["label_name"] = tf.gather(tf.constant(label_names), label)
+            return result
+
+        def classify(text):
+            return outputs(self.preprocessor(text))
+
+        def classify_pair(text_a, text_b):
+            return outputs(self.preprocessor(x=(text_a, text_b)))
+
+        return {
+            "serving_default": (classify, [string_spec("text")]),
+            "classify_pair": (classify_pair, [string_spec("text_a"), string_spec("text_b")]),
+        }
+
+    def warmup_requests(self):
+        return [
+            ("serving_default", {"text": WARMUP_TEXTS}),
+            ("classify_pair", {"text_a": WARMUP_TEXTS[:1], "text_b": WARMUP_TEXTS[1:]}),
+        ]
+
+    def official_scores(self, examples, data, batch_size):
+        """`data.metrics` of `examples`: `(x, y)` in memory or a
+        `tf.data.Dataset` of unbatched `(x, y)`."""
+        import tensorflow as tf
+
+        if isinstance(examples, tf.data.Dataset):
+            pairs = list(examples.batch(1024).as_numpy_iterator())
+            x = (
+                tuple(np.concatenate([p[0][i] for p in pairs]) for i in range(len(pairs[0][0])))
+                if isinstance(pairs[0][0], tuple)
+                else np.concatenate([p[0] for p in pairs])
+            )
+            y = np.concatenate([p[1] for p in pairs])
+        else:
+            x, y = examples
+        outputs = self.predict(x, batch_size=batch_size, verbose=0)
+        predictions = outputs[:, 0] if self.num_classes == 1 else outputs.argmax(-1)
+        return {name: getattr(official, name)(y, predictions) for name in data.metrics}
 
     def get_config(self):
         config = super().get_config()

@@ -2,9 +2,15 @@ import keras
 import numpy as np
 from keras_hub.models import Task
 
+from convbert_keras import metrics as official
+from convbert_keras.convert.weights import dense_pairs
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.convbert_task import WARMUP_TEXTS
+from convbert_keras.models.convbert_task import ConvBertTask
+from convbert_keras.models.convbert_task import hf_num_labels
+from convbert_keras.models.convbert_task import string_spec
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.task_heads import logits_dense
 from convbert_keras.models.token_classifier_preprocessor import ConvBertTokenClassifierPreprocessor
@@ -12,7 +18,7 @@ from convbert_keras.models.traced_preprocessing import TracedPreprocessing
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTokenClassifier(TracedPreprocessing, ReplicaXlaSteps, Task):
+class ConvBertTokenClassifier(ConvBertTask, TracedPreprocessing, ReplicaXlaSteps, Task):
     """Per-token classification (NER, POS tagging) on top of a ConvBERT.
 
     Dropout and `Dense(num_classes)` on every position of
@@ -41,6 +47,8 @@ class ConvBertTokenClassifier(TracedPreprocessing, ReplicaXlaSteps, Task):
 
     backbone_cls = ConvBertBackbone
     preprocessor_cls = ConvBertTokenClassifierPreprocessor
+    hf_architecture = "ConvBertForTokenClassification"
+    data_kind = "token_classification"
 
     def __init__(self, backbone, num_classes, preprocessor=None, dropout=0.1, **kwargs):
         if not isinstance(num_classes, int) or num_classes < 2:
@@ -99,6 +107,64 @@ class ConvBertTokenClassifier(TracedPreprocessing, ReplicaXlaSteps, Task):
         first = self.preprocessor.first_piece_mask(ragged).numpy()
         tags = np.argmax(logits, axis=-1)
         return [tags[i][first[i]].tolist() for i in range(len(words))]
+
+    @classmethod
+    def arguments_from_hf_config(cls, hf_config):
+        return {"num_classes": hf_num_labels(hf_config)}
+
+    @classmethod
+    def arguments_for_data(cls, data, pooling="cls"):
+        return {"num_classes": data.num_classes}
+
+    def hf_head_weights(self):
+        return dense_pairs(self.output_dense, "classifier")
+
+    def serving_signatures(self, label_names=None, max_answer_length=30, allow_no_answer=False):
+        """`serving_default` on `text`, split into words on white space (as
+        `predict_words` takes them): `words`, `tags` (-1 past the last
+        word), `num_words` and, given `label_names`, `tag_names`."""
+        import tensorflow as tf
+
+        def tag(text):
+            words = tf.strings.split(text)
+            logits = self(self.preprocessor(words), training=False)
+            first = self.preprocessor.first_piece_mask(words)
+            tags = tf.ragged.boolean_mask(tf.argmax(logits, axis=-1), first)
+            padded_words = words.to_tensor("")
+            width = tf.shape(padded_words, out_type="int64")[1]
+            tags = tags.to_tensor(-1)
+            tags = tf.pad(
+                tags,
+                [[0, 0], [0, width - tf.shape(tags, out_type="int64")[1]]],
+                constant_values=-1,
+            )
+            result = {"words": padded_words, "tags": tags, "num_words": words.row_lengths()}
+            if label_names:
+                names = tf.concat([tf.constant(label_names), [""]], axis=0)
+                result["tag_names"] = tf.gather(
+                    names, tf.where(tags < 0, tf.cast(len(label_names), tags.dtype), tags)
+                )
+            return result
+
+        return {"serving_default": (tag, [string_spec("text")])}
+
+    def warmup_requests(self):
+        return [("serving_default", {"text": WARMUP_TEXTS})]
+
+    def training_batches(self, examples, batch_size):
+        # Words and tags are ragged.
+        return examples.ragged_batch(batch_size)
+
+    def official_scores(self, examples, data, batch_size):
+        """Entity precision, recall and F1 (seqeval's rules) of `(words,
+        tag lists)`; words cut off by truncation count as `O`."""
+        words, gold = examples
+        predicted = self.predict_words(words, batch_size=batch_size)
+        tags = data.label_names
+        predicted = [
+            [tags[i] for i in p] + ["O"] * (len(g) - len(p)) for p, g in zip(predicted, gold)
+        ]
+        return official.entity_f1(gold, predicted)
 
     def get_config(self):
         config = super().get_config()
