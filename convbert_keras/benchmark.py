@@ -23,8 +23,8 @@ import os
 import subprocess
 import sys
 
-from convbert_keras.convert.reference import hf_config_kwargs
 from convbert_keras.models.configs import convbert_config
+from convbert_keras.reference import hf_config_kwargs
 
 FRAMEWORKS = ("convbert_keras", "torch", "keras_hub_bert")
 NUM_CLASSES = 2

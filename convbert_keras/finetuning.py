@@ -352,20 +352,10 @@ def finetune(data, output_dir, config, strategy=None, verbose=1):
     config = config.resolved()
     train_count = _check_setup(config, data, strategy)
     os.makedirs(output_dir, exist_ok=True)
-    run_config = {
-        "task": {
-            "kind": data.kind,
-            "num_classes": data.num_classes,
-            "train_examples": train_count,
-            "train_sha256": _data_digest(data.train),
-        },
-        **config.run_record(),
-        "replicas": strategy.num_replicas_in_sync,
-    }
+    run_config = _run_config(config, data, train_count, strategy)
     config_path = check_run_config(output_dir, run_config, "fine-tuning run")
     chief = is_chief(strategy)
-    results_path = os.path.join(output_dir, "results.json")
-    results = _read_results(results_path, train_count)
+    results = _read_results(output_dir, train_count)
     if results.get("finished"):
         return _already_finished(output_dir, data, config, results, chief, verbose)
 
@@ -380,17 +370,7 @@ def finetune(data, output_dir, config, strategy=None, verbose=1):
         print(f"Resuming from {latest} at step {step}.")
     # Epochs trained again after a kill replace their records.
     results["epochs"] = [r for r in results["epochs"] if r["epoch"] * steps_per_epoch <= step]
-    writer = tf.summary.create_file_writer(os.path.join(output_dir, "logs")) if chief else None
-    run = {
-        "data": data,
-        "results": results,
-        "results_path": results_path,
-        "chief": chief,
-        "preset": os.path.join(output_dir, "preset"),
-        "batch_size": config.batch_size,
-        "patience": config.patience,
-        "writer": writer,
-    }
+    run = _run_state(output_dir, data, config, results, chief)
     progress = _FinetuneProgress(
         run,
         steps_per_epoch,
@@ -401,15 +381,56 @@ def finetune(data, output_dir, config, strategy=None, verbose=1):
     start = time.time()
     _train(model, data, config, steps_per_epoch, step, progress, results, verbose)
     results["train_seconds"] = results.get("train_seconds", 0.0) + time.time() - start
-    if writer is not None:
-        writer.close()
-    if not chief:
+    return _finish(run, config, manager)
+
+
+def _run_config(config, data, train_count, strategy):
+    """What `run_config.json` holds: the settings, and what identifies the
+    data (its kind, classes, size and a digest of in-memory examples)."""
+    return {
+        "task": {
+            "kind": data.kind,
+            "num_classes": data.num_classes,
+            "train_examples": train_count,
+            "train_sha256": _data_digest(data.train),
+        },
+        **config.run_record(),
+        "replicas": strategy.num_replicas_in_sync,
+    }
+
+
+def _run_state(output_dir, data, config, results, chief):
+    """What the epoch-end callback reads and writes."""
+    import tensorflow as tf
+
+    return {
+        "data": data,
+        "results": results,
+        "results_path": os.path.join(output_dir, "results.json"),
+        "chief": chief,
+        "preset": os.path.join(output_dir, "preset"),
+        "batch_size": config.batch_size,
+        "patience": config.patience,
+        "writer": tf.summary.create_file_writer(os.path.join(output_dir, "logs"))
+        if chief
+        else None,
+    }
+
+
+def _finish(run, config, manager):
+    """Closes the run: the chief scores the test sets once with the chosen
+    model and marks the results finished; other workers drop their scratch
+    checkpoints."""
+    results = run["results"]
+    if run["writer"] is not None:
+        run["writer"].close()
+    if not run["chief"]:
         shutil.rmtree(manager.directory, ignore_errors=True)
         return results
-    if data.test:
-        results["test"] = evaluate_test(run["preset"], data, config.batch_size)
+    if run["data"].test:
+        results["test"] = evaluate_test(run["preset"], run["data"], config.batch_size)
     results["finished"] = True
-    write_json(results_path, results)
+    write_json(run["results_path"], results)
     return results
 
 
@@ -427,7 +448,8 @@ def _check_setup(config, data, strategy):
     return train_count
 
 
-def _read_results(results_path, train_count):
+def _read_results(output_dir, train_count):
+    results_path = os.path.join(output_dir, "results.json")
     if os.path.exists(results_path):
         with open(results_path, encoding="utf-8") as f:
             return json.load(f)

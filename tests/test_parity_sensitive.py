@@ -17,7 +17,7 @@ import pytest
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import convbert_config
-from convbert_keras.convert import reference
+from convbert_keras import reference
 from convbert_keras.convert.weights import load_weights_into_backbone
 
 pytestmark = [pytest.mark.slow, pytest.mark.reference]

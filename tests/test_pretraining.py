@@ -224,6 +224,59 @@ def test_pretrain_writes_a_preset_that_tasks_load(finished_run):
 
 
 @pytest.mark.slow
+def test_the_run_folder_gives_back_the_resolved_config(finished_run):
+    run_dir = finished_run[0] / "run"
+    given = PretrainConfig(
+        backbone=TINY, batch_size=4, sequence_length=16, steps=5, checkpoint_every=2
+    )
+    # 5 steps round up to 3 intervals of 2; warmup 10% of 6; TINY's 32
+    # positions already hold 16 tokens.
+    assert (given.resolved().steps, given.resolved().warmup_steps) == (6, 0)
+    assert PretrainConfig.from_run(str(run_dir)) == given.resolved()
+
+
+def test_configs_are_checked_before_anything_runs():
+    with pytest.raises(ValueError, match="`backbone` must be a dict"):
+        PretrainConfig().resolved()
+    with pytest.raises(ValueError, match="`objective` must be one of"):
+        PretrainConfig(backbone=TINY, objective="mlm+rtd").resolved()
+    with pytest.raises(ValueError, match="`steps` and `checkpoint_every` must be positive"):
+        PretrainConfig(backbone=TINY, steps=0).resolved()
+    with pytest.raises(ValueError, match="`mixed_precision` must be None or one of"):
+        PretrainConfig(backbone=TINY, mixed_precision="float16").resolved()
+    # Positions grow to the sequence length when the backbone has fewer.
+    assert (
+        PretrainConfig(backbone=TINY, sequence_length=48).resolved().backbone["max_sequence_length"]
+        == 48
+    )
+
+
+def test_every_setting_is_a_command_line_option():
+    """The CLIs are built from the config dataclasses: a new setting gets
+    its option, help and default without touching them."""
+    import dataclasses
+
+    from convbert_keras.cli import finetune as finetune_script
+    from convbert_keras.cli import pretrain as pretrain_script
+    from convbert_keras.finetuning import FinetuneConfig
+
+    for script, config_cls, given_otherwise in [
+        (pretrain_script, PretrainConfig, {"backbone"}),
+        (finetune_script, FinetuneConfig, {"preset", "size", "vocabulary"}),
+    ]:
+        options = {a.dest for a in script.build_parser()._actions}
+        fields = {f.name for f in dataclasses.fields(config_cls)}
+        assert fields - given_otherwise <= options, fields - given_otherwise - options
+    args = finetune_script.build_parser().parse_args(
+        ["--task", "rte", "--preset", "p", "--output", "o", "--no-xla", "--epochs", "5"]
+    )
+    config = finetune_script.config_from_arguments(
+        FinetuneConfig, args, finetune_script.TRAINING_SETTINGS, preset="p"
+    )
+    assert config == FinetuneConfig(preset="p", epochs=5, jit_compile=False)
+
+
+@pytest.mark.slow
 def test_pretrain_bad_input_fails_early(tmp_path, finished_run):
     with pytest.raises(ValueError, match="gives no training sequence"):
         run_pretrain(tmp_path, "\n \n\n")

@@ -28,7 +28,11 @@ def serving_signatures(task, label_names=None, max_answer_length=30, allow_no_an
         raise ValueError(f"{type(task).__name__} is not a ConvBERT task model.")
     if task.preprocessor is None:
         raise ValueError("Exporting raw-string signatures needs a task with a preprocessor.")
-    signatures = task.serving_signatures(label_names, max_answer_length, allow_no_answer)
+    signatures = task.serving_signatures(
+        label_names=label_names,
+        max_answer_length=max_answer_length,
+        allow_no_answer=allow_no_answer,
+    )
     signatures["predict_token_ids"] = _token_id_signature(task)
     return signatures
 

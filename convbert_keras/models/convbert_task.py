@@ -109,6 +109,11 @@ class ConvBertTask:
         raise ValueError(f"{type(self).__name__} has no fine-tuning metrics.")
 
 
+def _declared(task_cls, name):
+    # Declared by the class itself: a subclass of a task is not that task.
+    return vars(task_cls).get(name)
+
+
 def _serves(task_cls):
     return task_cls.serving_signatures is not ConvBertTask.serving_signatures
 
@@ -122,13 +127,13 @@ def _registered():
 
 def hf_architectures():
     """The transformers architectures that a registered task converts."""
-    return sorted(c.hf_architecture for c in _registered() if c.hf_architecture)
+    return sorted(filter(None, (_declared(c, "hf_architecture") for c in _registered())))
 
 
 def task_for_architecture(architecture):
     """The task class that holds checkpoints of a transformers architecture."""
     for task_cls in _registered():
-        if task_cls.hf_architecture == architecture:
+        if _declared(task_cls, "hf_architecture") == architecture:
             return task_cls
     raise ValueError(
         f"Architecture {architecture} has no ConvBERT task here; supported: "
@@ -139,9 +144,9 @@ def task_for_architecture(architecture):
 def task_for_data(kind):
     """The task class that `finetune` builds for a `FinetuneData.kind`."""
     for task_cls in _registered():
-        if task_cls.data_kind == kind:
+        if _declared(task_cls, "data_kind") == kind:
             return task_cls
-    kinds = sorted(c.data_kind for c in _registered() if c.data_kind)
+    kinds = sorted(filter(None, (_declared(c, "data_kind") for c in _registered())))
     raise ValueError(f"No task fine-tunes data of kind {kind!r}; expected one of {kinds}.")
 
 

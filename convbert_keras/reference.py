@@ -1,9 +1,10 @@
 """The executable reference: transformers' PyTorch ConvBERT.
 
 Builds randomly initialised `ConvBertModel`s, saves them as Hugging Face
-checkpoints and runs them, so that conversion can be checked against the
-public implementation. Needs `torch` and `transformers` (the `reference`
-extra); nothing else in the package imports this module.
+checkpoints and runs them, so that conversion and parity can be checked, and
+speed measured (`convbert_keras.benchmark`), against the public
+implementation. Needs `torch` and `transformers` (the `reference` extra);
+imported only by the benchmark, the tests and the fixture script.
 """
 
 import numpy as np
