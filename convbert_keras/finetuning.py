@@ -21,6 +21,7 @@ from convbert_keras.optimizers import adamw
 from convbert_keras.runs import check_run_config
 from convbert_keras.runs import restore_training
 from convbert_keras.runs import save_preset
+from convbert_keras.runs import setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,60 +40,34 @@ class FinetuneConfig:
     ```
     """
 
-    preset: str = dataclasses.field(
-        default=None, metadata={"help": "preset directory (pretrained or converted)", "type": str}
+    preset: str = setting(None, "preset directory (pretrained or converted)", type=str)
+    size: object = setting(
+        None,
+        "to train from scratch: a published size name, a dict of "
+        "ConvBertBackbone arguments or the path of a JSON file of them",
     )
-    size: object = dataclasses.field(
-        default=None,
-        metadata={
-            "help": "to train from scratch: a published size name, a dict of "
-            "ConvBertBackbone arguments or the path of a JSON file of them"
-        },
+    vocabulary: object = setting(
+        None, "vocab.txt (or a list of word pieces) with `size`; default BERT uncased"
     )
-    vocabulary: object = dataclasses.field(
-        default=None,
-        metadata={"help": "vocab.txt (or a list of word pieces) with `size`; default BERT uncased"},
+    epochs: int = setting(3, "training epochs")
+    batch_size: int = setting(32, "global batch, split over replicas")
+    learning_rate: float = setting(1e-4, "peak learning rate")
+    layer_decay: float = setting(0.8, "learning-rate factor per layer down from the top")
+    weight_decay: float = setting(0.01, "AdamW's decoupled weight decay")
+    warmup_fraction: float = setting(0.1, "share of the steps in linear warmup")
+    sequence_length: int = setting(128, "tokens per input")
+    patience: int = setting(None, "stop after this many epochs without improvement", type=int)
+    seed: int = setting(0, "seeds the head, dropout, data order and samples")
+    pooling: str = setting("cls", "a text classifier's summary of the sequence", choices=POOLINGS)
+    reinitialize_layers: int = setting(
+        0,
+        "encoder layers, from the top, given fresh initial weights before "
+        "training (1 for a replaced-token-detection discriminator fine-tuned on few labels)",
     )
-    epochs: int = dataclasses.field(default=3, metadata={"help": "training epochs"})
-    batch_size: int = dataclasses.field(
-        default=32, metadata={"help": "global batch, split over replicas"}
+    checkpoint_every: int = setting(
+        None, "steps between checkpoints (default: one per epoch)", type=int
     )
-    learning_rate: float = dataclasses.field(default=1e-4, metadata={"help": "peak learning rate"})
-    layer_decay: float = dataclasses.field(
-        default=0.8, metadata={"help": "learning-rate factor per layer down from the top"}
-    )
-    weight_decay: float = dataclasses.field(
-        default=0.01, metadata={"help": "AdamW's decoupled weight decay"}
-    )
-    warmup_fraction: float = dataclasses.field(
-        default=0.1, metadata={"help": "share of the steps in linear warmup"}
-    )
-    sequence_length: int = dataclasses.field(default=128, metadata={"help": "tokens per input"})
-    patience: int = dataclasses.field(
-        default=None,
-        metadata={"help": "stop after this many epochs without improvement", "type": int},
-    )
-    seed: int = dataclasses.field(
-        default=0, metadata={"help": "seeds the head, dropout, data order and samples"}
-    )
-    pooling: str = dataclasses.field(
-        default="cls",
-        metadata={"help": "a text classifier's summary of the sequence", "choices": POOLINGS},
-    )
-    reinitialize_layers: int = dataclasses.field(
-        default=0,
-        metadata={
-            "help": "encoder layers, from the top, given fresh initial weights before "
-            "training (1 for a replaced-token-detection discriminator fine-tuned on few labels)"
-        },
-    )
-    checkpoint_every: int = dataclasses.field(
-        default=None,
-        metadata={"help": "steps between checkpoints (default: one per epoch)", "type": int},
-    )
-    jit_compile: bool = dataclasses.field(
-        default=True, metadata={"help": "train without XLA (to compare)", "option": "--no-xla"}
-    )
+    jit_compile: bool = setting(True, "train without XLA (to compare)", option="--no-xla")
 
     def resolved(self):
         """The configuration as the run uses it, checked: a `size` given

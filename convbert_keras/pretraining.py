@@ -23,6 +23,7 @@ from convbert_keras.optimizers import adamw
 from convbert_keras.runs import check_run_config
 from convbert_keras.runs import restore_training
 from convbert_keras.runs import save_preset
+from convbert_keras.runs import setting
 
 OBJECTIVES = ("rtd", "mlm")
 MIXED_PRECISION = ("mixed_float16", "mixed_bfloat16")
@@ -44,52 +45,29 @@ class PretrainConfig:
     ```
     """
 
-    backbone: dict = dataclasses.field(
-        default=None, metadata={"help": "ConvBertBackbone arguments of the discriminator"}
+    backbone: dict = setting(None, "ConvBertBackbone arguments of the discriminator")
+    steps: int = setting(1000, "training steps, rounded up to whole checkpoint intervals")
+    batch_size: int = setting(32, "global batch, split over replicas")
+    sequence_length: int = setting(128, "length of the packed sequences")
+    learning_rate: float = setting(5e-4, "peak learning rate")
+    warmup_steps: int = setting(None, "linear warmup (default: 10%% of the steps)", type=int)
+    checkpoint_every: int = setting(100, "steps between checkpoints and learning-curve records")
+    generator_size: float = setting(0.25, "generator width over the discriminator's")
+    mask_rate: float = setting(0.15, "share of tokens masked")
+    weight_decay: float = setting(0.01, "AdamW's decoupled weight decay")
+    mixed_precision: str = setting(
+        None, "the models' dtype policy", type=str, choices=MIXED_PRECISION
     )
-    steps: int = dataclasses.field(
-        default=1000, metadata={"help": "training steps, rounded up to whole checkpoint intervals"}
+    seed: int = setting(0, "seeds the initial weights, data order and masking")
+    objective: str = setting(
+        "rtd",
+        "replaced-token detection (the paper's), or masked LM (the control)",
+        choices=OBJECTIVES,
     )
-    batch_size: int = dataclasses.field(
-        default=32, metadata={"help": "global batch, split over replicas"}
+    sampling_temperature: float = setting(
+        1.0, "temperature of the generator's samples (1 in the paper)"
     )
-    sequence_length: int = dataclasses.field(
-        default=128, metadata={"help": "length of the packed sequences"}
-    )
-    learning_rate: float = dataclasses.field(default=5e-4, metadata={"help": "peak learning rate"})
-    warmup_steps: int = dataclasses.field(
-        default=None, metadata={"help": "linear warmup (default: 10%% of the steps)", "type": int}
-    )
-    checkpoint_every: int = dataclasses.field(
-        default=100, metadata={"help": "steps between checkpoints and learning-curve records"}
-    )
-    generator_size: float = dataclasses.field(
-        default=0.25, metadata={"help": "generator width over the discriminator's"}
-    )
-    mask_rate: float = dataclasses.field(default=0.15, metadata={"help": "share of tokens masked"})
-    weight_decay: float = dataclasses.field(
-        default=0.01, metadata={"help": "AdamW's decoupled weight decay"}
-    )
-    mixed_precision: str = dataclasses.field(
-        default=None,
-        metadata={"help": "the models' dtype policy", "type": str, "choices": MIXED_PRECISION},
-    )
-    seed: int = dataclasses.field(
-        default=0, metadata={"help": "seeds the initial weights, data order and masking"}
-    )
-    objective: str = dataclasses.field(
-        default="rtd",
-        metadata={
-            "help": "replaced-token detection (the paper's), or masked LM (the control)",
-            "choices": OBJECTIVES,
-        },
-    )
-    sampling_temperature: float = dataclasses.field(
-        default=1.0, metadata={"help": "temperature of the generator's samples (1 in the paper)"}
-    )
-    jit_compile: bool = dataclasses.field(
-        default=True, metadata={"help": "train without XLA (to compare)", "option": "--no-xla"}
-    )
+    jit_compile: bool = setting(True, "train without XLA (to compare)", option="--no-xla")
 
     def resolved(self):
         """The configuration as the run uses it, checked: steps rounded up

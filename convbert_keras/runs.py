@@ -2,10 +2,18 @@
 run configuration, the resumable training checkpoint, presets written
 whole."""
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
+
+
+def setting(default, help, **options):
+    """A field of a run configuration dataclass: its default, the help
+    text of its command-line option, and `options` for the option
+    (`type` when the default is `None`, `choices`, or `option`, its name)."""
+    return dataclasses.field(default=default, metadata={"help": help, **options})
 
 
 def _flatten(config, prefix=""):
