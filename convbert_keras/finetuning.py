@@ -64,6 +64,18 @@ class FinetuneConfig:
         "encoder layers, from the top, given fresh initial weights before "
         "training (1 for a replaced-token-detection discriminator fine-tuned on few labels)",
     )
+    lora_rank: int = setting(
+        0,
+        "train low-rank updates of this rank (LoRA) in the backbone's target layers and the "
+        "head, the backbone's weights frozen; 0 trains everything",
+    )
+    lora_targets: tuple = setting(
+        None,
+        "layer names that get LoRA updates (default: the backbone's "
+        "default_lora_layer_names(), attention query and value)",
+        type=str,
+        nargs="+",
+    )
     checkpoint_every: int = setting(
         None, "steps between checkpoints (default: one per epoch)", type=int
     )
@@ -82,13 +94,18 @@ class FinetuneConfig:
             raise ValueError(
                 f"`checkpoint_every` must be positive. Received: {self.checkpoint_every}"
             )
+        if self.lora_rank < 0:
+            raise ValueError(f"`lora_rank` must be 0 (off) or positive. Received: {self.lora_rank}")
+        if self.lora_targets is not None and not self.lora_rank:
+            raise ValueError("`lora_targets` goes with a positive `lora_rank`.")
         if self.pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {self.pooling!r}")
         size = self.size
         if isinstance(size, str) and size.endswith(".json"):
             with open(size, encoding="utf-8") as f:
                 size = json.load(f)
-        return dataclasses.replace(self, size=size)
+        targets = self.lora_targets and tuple(self.lora_targets)
+        return dataclasses.replace(self, size=size, lora_targets=targets)
 
     def run_record(self):
         """The settings that change what a run computes, as saved in
@@ -98,9 +115,12 @@ class FinetuneConfig:
         record["preset"] = self.preset and os.path.abspath(self.preset)
         record["vocabulary"] = _vocabulary_id(self.vocabulary)
         del record["checkpoint_every"]
-        if not self.reinitialize_layers:
-            # Recorded only when used: folders from before the setting still resume.
-            del record["reinitialize_layers"]
+        # Recorded only when used: folders from before these settings still resume.
+        for name in ("reinitialize_layers", "lora_rank", "lora_targets"):
+            if not record[name]:
+                del record[name]
+        if record.get("lora_targets"):
+            record["lora_targets"] = list(record["lora_targets"])
         return record
 
 
@@ -456,6 +476,8 @@ def _build_model(config, data, results):
         backbone = ConvBertBackbone(**dict(size, vocabulary_size=tokenizer.vocabulary_size()))
     model = _build_task(config, data, backbone, tokenizer)
     model.backbone.reinitialize_top_layers(config.reinitialize_layers)
+    if config.lora_rank:
+        _enable_lora(model.backbone, config.lora_rank, config.lora_targets)
     if model.backbone.max_sequence_length < config.sequence_length:
         raise ValueError(
             f"`sequence_length` {config.sequence_length} exceeds the model's "
@@ -474,6 +496,21 @@ def _build_model(config, data, results):
     model(first[0])
     model.optimizer.build(model.trainable_variables)
     return model, steps_per_epoch
+
+
+def _enable_lora(backbone, rank, targets):
+    """keras-hub's `enable_lora` on the named layers (default: the
+    backbone's `default_lora_layer_names()`), refusing a name that matches
+    no layer: it would train nothing there, silently."""
+    names = {part for variable in backbone.weights for part in variable.path.split("/")}
+    targets = targets or backbone.default_lora_layer_names()
+    unknown = sorted(set(targets) - names)
+    if unknown:
+        raise ValueError(
+            f"The backbone has no layer named {unknown}; LoRA targets are layer names "
+            "such as query_dense, value_dense, kernel_dense or conv_value_dense."
+        )
+    backbone.enable_lora(rank, target_layer_names=list(targets))
 
 
 def _train(model, data, config, steps_per_epoch, step, progress, results, verbose):

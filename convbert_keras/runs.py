@@ -12,7 +12,8 @@ import tempfile
 def setting(default, help, **options):
     """A field of a run configuration dataclass: its default, the help
     text of its command-line option, and `options` for the option
-    (`type` when the default is `None`, `choices`, or `option`, its name)."""
+    (`type` when the default is `None`, `choices`, `nargs`, or `option`,
+    its name)."""
     return dataclasses.field(default=default, metadata={"help": help, **options})
 
 

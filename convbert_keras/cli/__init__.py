@@ -62,6 +62,7 @@ def add_config_arguments(group, config_cls, names):
             dest=name,
             type=value_type,
             choices=field.metadata.get("choices"),
+            nargs=field.metadata.get("nargs"),
             help=field.metadata["help"] + shown,
         )
 

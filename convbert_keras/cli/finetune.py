@@ -48,6 +48,8 @@ TRAINING_SETTINGS = (
     "patience",
     "pooling",
     "reinitialize_layers",
+    "lora_rank",
+    "lora_targets",
     "seed",
     "checkpoint_every",
     "jit_compile",

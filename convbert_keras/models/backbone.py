@@ -255,6 +255,14 @@ class ConvBertBackbone(Backbone):
         )
         return config
 
+    def default_lora_layer_names(self):
+        """The layers `enable_lora(rank)` adapts by default: each layer's
+        attention query and value projections (LoRA's choice for
+        transformers, as keras-hub's BERT makes it). The span-based
+        convolution's dense layers (`kernel_dense`, `conv_value_dense`) can
+        be named as well (`enable_lora(rank, target_layer_names=...)`)."""
+        return ["query_dense", "value_dense"]
+
     def reinitialize_top_layers(self, count):
         """Gives the top `count` encoder layers fresh initial weights, in
         place (the embeddings and lower layers keep theirs).
