@@ -194,6 +194,72 @@ def test_token_classifier_and_question_answerer_exports(tmp_path):
 
 
 @pytest.mark.slow
+def _batching_parameters_message():
+    """TF Serving's `BatchingParameters`, built from its schema
+    (tensorflow_serving/servables/tensorflow/session_bundle_config.proto,
+    which tensorflow-serving-api does not ship)."""
+    from google.protobuf import descriptor_pb2
+    from google.protobuf import descriptor_pool
+    from google.protobuf import message_factory
+    from google.protobuf import wrappers_pb2
+
+    field = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="batching_parameters_test.proto",
+        package="tensorflow.serving",
+        dependency=["google/protobuf/wrappers.proto"],
+        syntax="proto3",
+    )
+    message = proto.message_type.add(name="BatchingParameters")
+    for number, name, type_name in [
+        (1, "max_batch_size", ".google.protobuf.Int64Value"),
+        (2, "batch_timeout_micros", ".google.protobuf.Int64Value"),
+        (3, "max_enqueued_batches", ".google.protobuf.Int64Value"),
+        (4, "num_batch_threads", ".google.protobuf.Int64Value"),
+        (5, "thread_pool_name", ".google.protobuf.StringValue"),
+    ]:
+        message.field.add(
+            name=name,
+            number=number,
+            type=field.TYPE_MESSAGE,
+            type_name=type_name,
+            label=field.LABEL_OPTIONAL,
+        )
+    message.field.add(
+        name="allowed_batch_sizes", number=6, type=field.TYPE_INT64, label=field.LABEL_REPEATED
+    )
+    message.field.add(
+        name="pad_variable_length_inputs",
+        number=7,
+        type=field.TYPE_BOOL,
+        label=field.LABEL_OPTIONAL,
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+    pool.Add(proto)
+    descriptor = pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    return message_factory.GetMessageClass(descriptor)()
+
+
+@pytest.mark.parametrize(
+    "max_batch_size, sizes", [(32, [1, 2, 4, 8, 16, 32]), (24, [1, 2, 4, 8, 16, 24]), (1, [1])]
+)
+def test_batching_parameters_parse_as_tf_serving_reads_them(tmp_path, max_batch_size, sizes):
+    from google.protobuf import text_format
+
+    from convbert_keras.export.tf_serving import write_batching_parameters
+
+    path = write_batching_parameters(tmp_path, max_batch_size=max_batch_size, num_batch_threads=2)
+    parameters = text_format.Parse(open(path).read(), _batching_parameters_message())
+    # TF Serving's rules: increasing sizes, the last one the maximum.
+    assert list(parameters.allowed_batch_sizes) == sizes
+    assert parameters.max_batch_size.value == max_batch_size
+    assert parameters.num_batch_threads.value == 2
+    assert parameters.pad_variable_length_inputs is False
+    with pytest.raises(ValueError, match="`max_batch_size` must be positive"):
+        write_batching_parameters(tmp_path, max_batch_size=0)
+
+
 def test_tf_serving_layout_versions_and_warmup(tmp_path):
     from tensorflow_serving.apis import prediction_log_pb2
 
@@ -212,6 +278,12 @@ def test_tf_serving_layout_versions_and_warmup(tmp_path):
         "classify_pair",
     ]
     assert list(logs[0].predict_log.request.inputs) == ["text"]
+    # The batching file is written once; a tuned one survives new versions.
+    batching = tmp_path / "batching_parameters.txt"
+    assert "max_batch_size { value: 32 }" in batching.read_text()
+    batching.write_text("max_batch_size { value: 8 }\n")
+    export_for_tf_serving(model, "sentiment", base_dir=tmp_path)
+    assert batching.read_text() == "max_batch_size { value: 8 }\n"
     with pytest.raises(ValueError, match="never overwritten"):
         export_for_tf_serving(model, "sentiment", base_dir=tmp_path, version=2)
     with pytest.raises(ValueError, match="may only hold"):

@@ -7,6 +7,7 @@ import shutil
 from convbert_keras.export.saved_model import export_saved_model
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+BATCHING_FILE = "batching_parameters.txt"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -35,6 +36,45 @@ def write_models_config(base_dir, container_base="/models"):
     path = os.path.join(base_dir, "models.config")
     with open(path, "w", encoding="utf-8") as f:
         f.write(f"model_config_list {{\n{entries}}}\n")
+    return path
+
+
+def write_batching_parameters(
+    base_dir, max_batch_size=32, batch_timeout_micros=2000, num_batch_threads=None
+):
+    """`<base_dir>/batching_parameters.txt` for TF Serving's server-side
+    batching (`--enable_batching --batching_parameters_file=...`): requests
+    merged into batches of up to `max_batch_size` within
+    `batch_timeout_micros`, padded up to the next of the allowed sizes
+    (powers of two), so the model runs a few shapes only.
+
+    `pad_variable_length_inputs` stays off: TF Serving pads with each
+    tensor's first value, which for `predict_token_ids` would append
+    `[CLS]` tokens with a padding mask of 1. The string signatures take
+    `[batch]` inputs and need no padding; clients of `predict_token_ids`
+    send one fixed length (the preprocessor's `sequence_length`) to be
+    batched together.
+    """
+    if max_batch_size < 1:
+        raise ValueError(f"`max_batch_size` must be positive. Received: {max_batch_size}")
+    sizes = []
+    size = 1
+    while size < max_batch_size:
+        sizes.append(size)
+        size *= 2
+    sizes.append(max_batch_size)
+    threads = num_batch_threads or os.cpu_count() or 1
+    lines = [
+        f"max_batch_size {{ value: {max_batch_size} }}",
+        f"batch_timeout_micros {{ value: {batch_timeout_micros} }}",
+        "max_enqueued_batches { value: 100 }",
+        f"num_batch_threads {{ value: {threads} }}",
+        *(f"allowed_batch_sizes: {s}" for s in sizes),
+        "pad_variable_length_inputs: false",
+    ]
+    path = os.path.join(base_dir, BATCHING_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
     return path
 
 
@@ -77,8 +117,10 @@ def export_for_tf_serving(
     server picks up the new model and keeps serving the old one until it
     has loaded. The SavedModel is written under a temporary name and
     renamed, so the server never sees a half-written version. Adds warmup
-    requests (`assets.extra/tf_serving_warmup_requests`) and rewrites
-    `<base_dir>/models.config`. Returns the version directory.
+    requests (`assets.extra/tf_serving_warmup_requests`), rewrites
+    `<base_dir>/models.config` and writes `<base_dir>/batching_parameters.txt`
+    (`write_batching_parameters`) if there is none. Returns the version
+    directory.
     """
     if not _NAME.match(model_name):
         raise ValueError(
@@ -96,4 +138,7 @@ def export_for_tf_serving(
     write_warmup_requests(staging, model_name, warmup_requests or task.warmup_requests())
     os.replace(staging, final)
     write_models_config(base_dir)
+    if not os.path.exists(os.path.join(base_dir, BATCHING_FILE)):
+        # The user's tuned file is kept.
+        write_batching_parameters(base_dir)
     return final
