@@ -25,8 +25,8 @@ class ConvBertTask:
     and override the methods below that apply to them. Each class that
     sets either attribute is registered as it is defined.
 
-    Place it first among the bases:
-    `class ConvBertTextClassifier(ConvBertTask, TracedPreprocessing, ...)`.
+    Place it first among the bases: `class ConvBertTextClassifier(ConvBertTask,
+    TracedPreprocessing, ReplicaXlaSteps, TextClassifier)`.
     """
 
     hf_architecture = None

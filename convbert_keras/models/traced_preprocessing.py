@@ -14,8 +14,9 @@ class TracedPreprocessing:
     gets a trace of its own, never a stale one. Outputs are those of the
     task's own `preprocess_samples`.
 
-    Place it first among the bases:
-    `class ConvBertTextClassifier(TracedPreprocessing, ReplicaXlaSteps, TextClassifier)`.
+    Place it before the keras-hub base (after `ConvBertTask`, which defines
+    no `preprocess_samples`): `class ConvBertTextClassifier(ConvBertTask,
+    TracedPreprocessing, ReplicaXlaSteps, TextClassifier)`.
     """
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
