@@ -226,12 +226,9 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
             features = self.preprocessor.windows(question, context)
             inputs = {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")}
             logits = self(inputs, training=False)
-            begin, end, score = best_spans(
+            begin, end, score = _window_spans(
                 logits,
-                features["example_index"],
-                features["window_start"],
-                features["offsets_begin"],
-                features["offsets_end"],
+                features,
                 tf.size(question, out_type="int64"),
                 max_answer_length=max_answer_length,
                 allow_no_answer=allow_no_answer,
@@ -381,6 +378,19 @@ def best_spans(
     return begin, end, tf.where(no_answer, null, best_score)
 
 
+def _window_spans(logits, features, num_examples, **options):
+    """`best_spans` over the windows of `ConvBertQuestionAnswererPreprocessor.windows()`."""
+    return best_spans(
+        logits,
+        features["example_index"],
+        features["window_start"],
+        features["offsets_begin"],
+        features["offsets_end"],
+        num_examples,
+        **options,
+    )
+
+
 def decode_answers(
     logits,
     features,
@@ -393,12 +403,9 @@ def decode_answers(
     see `ConvBertQuestionAnswerer.answer`. `features` is
     `ConvBertQuestionAnswererPreprocessor.windows()`; `contexts` the
     context strings."""
-    begin, end, score = best_spans(
+    begin, end, score = _window_spans(
         logits,
-        features["example_index"],
-        features["window_start"],
-        features["offsets_begin"],
-        features["offsets_end"],
+        features,
         len(contexts),
         max_answer_length=max_answer_length,
         allow_no_answer=allow_no_answer,
