@@ -244,6 +244,12 @@ def test_configs_are_checked_before_anything_runs():
         PretrainConfig(backbone=TINY, steps=0).resolved()
     with pytest.raises(ValueError, match="`mixed_precision` must be None or one of"):
         PretrainConfig(backbone=TINY, mixed_precision="float16").resolved()
+    from convbert_keras.finetuning import FinetuneConfig
+
+    with pytest.raises(ValueError, match="`checkpoint_every` must be positive. Received: 0"):
+        FinetuneConfig(size="small", checkpoint_every=0).resolved()
+    with pytest.raises(ValueError, match="`pooling` must be one of"):
+        FinetuneConfig(size="small", pooling="max").resolved()
     # Positions grow to the sequence length when the backbone has fewer.
     assert (
         PretrainConfig(backbone=TINY, sequence_length=48).resolved().backbone["max_sequence_length"]
