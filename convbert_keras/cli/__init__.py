@@ -4,6 +4,18 @@ Each module's `main(argv=None)` is a console script (`setup.cfg`) and has a
 wrapper in `scripts/`.
 """
 
+import gc
+
+
+def freeze_start_up_objects():
+    """Takes what the imports made (TensorFlow, Keras and keras-hub: over
+    500,000 objects that live as long as the process) out of Python's
+    garbage collections, which would otherwise walk them again each time
+    tracing a model fills a generation: a 20-step tiny pretraining run
+    ends about 4 s sooner (20 -> 16 s on a 2-core machine). Each tool
+    calls it once its imports are done."""
+    gc.freeze()
+
 
 def add_strategy_arguments(group):
     """`--strategy`, `--tpu` and `--cpu-devices` (`make_strategy`'s

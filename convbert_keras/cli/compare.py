@@ -17,6 +17,7 @@ a kill: finished runs are reused, unfinished ones resumed.
 
 import argparse
 
+from convbert_keras.cli import freeze_start_up_objects
 from convbert_keras.comparison import ARMS
 
 
@@ -41,6 +42,7 @@ def main(argv=None):
         help="the classifiers' summary of the sequence (mean: see README)",
     )
     args = parser.parse_args(argv)
+    freeze_start_up_objects()
     from convbert_keras.comparison import compare_pretraining
     from convbert_keras.comparison import summary_table
 

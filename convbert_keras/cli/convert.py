@@ -14,6 +14,7 @@ loads with the matching keras-hub task class, e.g.
 import argparse
 import sys
 
+from convbert_keras.cli import freeze_start_up_objects
 from convbert_keras.convert import SOURCES
 from convbert_keras.convert import convert_checkpoint
 from convbert_keras.models.configs import CONVBERT_CONFIGS
@@ -45,6 +46,7 @@ def main(argv=None):
         help="auto: from config.json's architectures (heads included); backbone: the encoder alone",
     )
     args = parser.parse_args(argv)
+    freeze_start_up_objects()
     try:
         backbone = convert_checkpoint(
             args.source,

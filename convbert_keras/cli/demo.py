@@ -23,6 +23,7 @@ and with a BERT and a masked-LM arm: scripts/compare_pretraining.py.
 
 import argparse
 
+from convbert_keras.cli import freeze_start_up_objects
 from convbert_keras.demo import run_demo
 
 
@@ -39,6 +40,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, default=6, help="test snippets to show")
     args = parser.parse_args(argv)
+    freeze_start_up_objects()
     try:
         # Flushed: progress shows up at once when the output is piped.
         run_demo(

@@ -13,6 +13,8 @@ requests) and saved_models/models.config. Serve it with the official image:
 import argparse
 import sys
 
+from convbert_keras.cli import freeze_start_up_objects
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
@@ -32,6 +34,7 @@ def main(argv=None):
     from convbert_keras.export.tf_serving import export_for_tf_serving
     from convbert_keras.models.convbert_task import load_task
 
+    freeze_start_up_objects()
     try:
         path = export_for_tf_serving(
             load_task(args.preset),

@@ -30,6 +30,7 @@ import sys
 from convbert_keras.cli import add_config_arguments
 from convbert_keras.cli import add_strategy_arguments
 from convbert_keras.cli import config_from_arguments
+from convbert_keras.cli import freeze_start_up_objects
 from convbert_keras.cli import strategy_from_arguments
 from convbert_keras.data.finetune_data import TASK_NAMES
 from convbert_keras.data.glue import GLUE_TASKS
@@ -140,6 +141,7 @@ def load_data(args, parser, seed):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    freeze_start_up_objects()
     try:
         strategy = strategy_from_arguments(args)
     except ValueError as error:

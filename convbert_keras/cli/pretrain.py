@@ -23,6 +23,7 @@ import sys
 from convbert_keras.cli import add_config_arguments
 from convbert_keras.cli import add_strategy_arguments
 from convbert_keras.cli import config_from_arguments
+from convbert_keras.cli import freeze_start_up_objects
 from convbert_keras.cli import strategy_from_arguments
 from convbert_keras.models.configs import CONVBERT_CONFIGS
 from convbert_keras.pretraining import PretrainConfig
@@ -111,6 +112,7 @@ def pretrain_config(args, vocabulary_size):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    freeze_start_up_objects()
     sources = [bool(args.corpus), bool(args.tfds), args.wikipedia_sample]
     if sum(sources) != 1:
         parser.error("pass exactly one of --corpus, --tfds or --wikipedia-sample")
