@@ -1,7 +1,5 @@
 """Honest evaluation: mean pooling, the bag-of-words baseline, the comparison runner."""
 
-import json
-
 import numpy as np
 import pytest
 from support import TINY
@@ -122,54 +120,9 @@ def test_token_state_spread_sees_a_collapsed_top_layer():
     assert collapsed[:-1] == pytest.approx(spread[:-1])
 
 
-@pytest.mark.slow
-def test_arms_run_resume_from_their_results_and_refuse_other_settings(tmp_path):
-    tokenizer = ConvBertTokenizer(vocabulary=VOCAB)
-    data = data_with_test()
-    corpus = data.train[0]
-    settings = dict(
-        pretrain_steps=4,
-        pretrain_batch_size=4,
-        epochs=1,
-        sequence_length=16,
-        config=dict(TINY, max_sequence_length=16),
-    )
-    logged = []
-    first = run_arm(
-        "convbert_rtd", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
-    )
-    assert set(first["test"]) == {"accuracy", "f1"}
-    assert first["pretraining"]["step"] == 4 and "mlm_loss" in first["pretraining"]
-    saved = json.loads((tmp_path / "seed_0" / "convbert_rtd" / "results.json").read_text())
-    assert saved["settings"]["pretrain_steps"] == 4
-    # The test score is the chosen model's, computed once.
-    finetune_results = json.loads(
-        (tmp_path / "seed_0" / "convbert_rtd" / "finetune" / "results.json").read_text()
-    )
-    assert finetune_results["test"]["test"] == first["test"]
-    assert (
-        run_arm(
-            "convbert_rtd", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
-        )
-        == first
-    )
-    assert "reusing" in logged[-1]
-    with pytest.raises(ValueError, match="was made with epochs=1, not 2"):
-        run_arm("convbert_rtd", data, corpus, tokenizer, str(tmp_path), **dict(settings, epochs=2))
-    # The `_reinit` arm fine-tunes the same pretraining run, its top layer
-    # re-initialised; the arm without the suffix fine-tunes it as it is.
-    reinit = run_arm(
-        "convbert_rtd_reinit", data, corpus, tokenizer, str(tmp_path), log=logged.append, **settings
-    )
-    assert not (tmp_path / "seed_0" / "convbert_rtd_reinit" / "pretrain").exists()
-    assert reinit["pretraining"]["step"] == 4
-    assert len(reinit["pretraining"]["token_state_spread"]) == TINY["num_layers"]
-    runs = {
-        arm: json.loads((tmp_path / "seed_0" / arm / "finetune" / "run_config.json").read_text())
-        for arm in ("convbert_rtd", "convbert_rtd_reinit")
-    }
-    assert runs["convbert_rtd_reinit"]["preset"] == runs["convbert_rtd"]["preset"]
-    assert runs["convbert_rtd_reinit"]["reinitialize_layers"] == 1
-    assert "reinitialize_layers" not in runs["convbert_rtd"]
+def test_an_unknown_arm_is_refused_before_any_work(tmp_path):
+    # The arms' runs, their reuse and their refusal of other settings are
+    # checked on the main job's runs (tests/test_demo.py).
     with pytest.raises(ValueError, match="Unknown arm 'gpt'"):
-        run_arm("gpt", data, corpus, tokenizer, str(tmp_path))
+        run_arm("gpt", data_with_test(), [], ConvBertTokenizer(vocabulary=VOCAB), str(tmp_path))
+    assert not any(tmp_path.iterdir())

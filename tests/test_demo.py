@@ -1,10 +1,12 @@
 """The main job end to end, on a cut of the built-in data."""
 
+import json
 import os
 
 import numpy as np
 import pytest
 
+from convbert_keras.comparison import COMPARISON_CONFIG
 from convbert_keras.demo import run_demo
 
 pytestmark = pytest.mark.slow
@@ -52,5 +54,36 @@ def test_main_job_compares_exports_and_serves_what_the_model_predicts(tmp_path):
     assert again["test"] == result["test"]
     assert again["served"]["version_dir"].endswith(os.path.join("convbert_sentiment", "2"))
     assert sum("reusing" in line for line in lines) == 4
-    # One pretraining run serves both pretrained arms.
-    assert not (tmp_path / "runs" / "seed_0" / "convbert_rtd_reinit" / "pretrain").exists()
+    check_arm_records(tmp_path / "runs" / "seed_0", result["test"])
+    with pytest.raises(ValueError, match="was made with epochs=1, not 2"):
+        run_demo(**dict(settings, epochs=2), log=lines.append)
+
+
+def check_arm_records(seed_dir, test_scores):
+    """What `comparison.run_arm` keeps for each arm of the main job."""
+    records = {
+        arm: json.loads((seed_dir / arm / "results.json").read_text()) for arm in test_scores
+    }
+    for arm, record in records.items():
+        assert record["settings"]["pretrain_steps"] == 8 and record["settings"]["epochs"] == 1
+        assert record["test"] == test_scores[arm]
+        if arm != "bag_of_words":
+            # The test score is the chosen epoch's model's, computed once.
+            finetuned = json.loads((seed_dir / arm / "finetune" / "results.json").read_text())
+            assert finetuned["test"]["test"] == record["test"]
+            assert finetuned["best"] == record["best"]
+    for arm in ("convbert_rtd", "convbert_rtd_reinit"):
+        pretraining = records[arm]["pretraining"]
+        assert pretraining["step"] == 8 and "mlm_loss" in pretraining
+        assert len(pretraining["token_state_spread"]) == COMPARISON_CONFIG["num_layers"]
+    assert records["scratch"]["pretraining"] is None
+    # One pretraining run serves both pretrained arms: the `_reinit` arm
+    # fine-tunes it with its top layer re-initialised, the other as it is.
+    assert not (seed_dir / "convbert_rtd_reinit" / "pretrain").exists()
+    runs = {
+        arm: json.loads((seed_dir / arm / "finetune" / "run_config.json").read_text())
+        for arm in ("convbert_rtd", "convbert_rtd_reinit")
+    }
+    assert runs["convbert_rtd_reinit"]["preset"] == runs["convbert_rtd"]["preset"]
+    assert runs["convbert_rtd_reinit"]["reinitialize_layers"] == 1
+    assert "reinitialize_layers" not in runs["convbert_rtd"]

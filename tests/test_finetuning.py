@@ -3,8 +3,6 @@
 import json
 import os
 import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -266,57 +264,22 @@ def test_every_kind_of_task_runs_end_to_end_under_mock_data(tmp_path, tiny_prese
     assert len(saved["epochs"]) == 1
 
 
-@pytest.mark.slow
-def test_finetune_script_on_local_files(tmp_path, tiny_preset):
-    rows = [("the movie was good", "pos"), ("the plot was bad", "neg")] * 32
-    for name in ("train", "dev", "test"):
-        with open(tmp_path / f"{name}.jsonl", "w", encoding="utf-8") as f:
-            for text, label in rows:
-                f.write(json.dumps({"review": text, "sentiment": label}) + "\n")
-    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "finetune.py")
+def test_finetune_cli_names_a_label_that_is_not_declared(tmp_path, tiny_preset, capsys):
+    # The script's runs on local files (training, records, resumption) are
+    # in tests/test_finetuning_runs.py; a bad file stops it before any model.
+    from convbert_keras.cli.finetune import main
 
-    def command(labels, output):
-        return [
-            sys.executable,
-            script,
-            "--train",
-            str(tmp_path / "train.jsonl"),
-            "--validation",
-            str(tmp_path / "dev.jsonl"),
-            "--test",
-            str(tmp_path / "test.jsonl"),
-            "--text-columns",
-            "review",
-            "--label-column",
-            "sentiment",
-            "--labels",
-            *labels,
-            "--preset",
-            tiny_preset,
-            "--output",
-            str(tmp_path / output),
-            "--epochs",
-            "4",
-            "--batch-size",
-            "8",
-            "--learning-rate",
-            "5e-3",
-            "--sequence-length",
-            "16",
-        ]
-
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(command(["neg", "pos"], "run"), capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    printed = json.loads(result.stdout[result.stdout.index("{") :])
-    best = printed["best"]
-    assert best["validation"]["accuracy"] == 1.0
-    saved = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert printed["test"] == saved["test"] and saved["test"]["test"]["accuracy"] == 1.0
-    assert [e["epoch"] for e in saved["epochs"]] == list(range(1, 5))
-    assert saved["best"]["epoch"] == best["epoch"]
-    bad = subprocess.run(command(["neg"], "bad"), capture_output=True, text=True, env=env)
-    assert bad.returncode == 2 and "is not one of the declared labels" in bad.stderr
+    for name in ("train", "dev"):
+        rows = [{"review": "the movie was good", "sentiment": "pos"}] * 4
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(map(json.dumps, rows)), "utf-8")
+    arguments = ["--train", str(tmp_path / "train.jsonl"), "--validation"]
+    arguments += [str(tmp_path / "dev.jsonl"), "--text-columns", "review", "--label-column"]
+    arguments += ["sentiment", "--labels", "neg", "--preset", tiny_preset, "--output"]
+    with pytest.raises(SystemExit) as stopped:
+        main([*arguments, str(tmp_path / "run")])
+    assert stopped.value.code == 2
+    assert "label 'pos' is not one of the declared labels ['neg']" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
@@ -359,13 +322,13 @@ def test_early_stopping_and_results_json(tmp_path, tiny_preset):
     assert saved["best"] == best and saved["epochs"] == epochs
 
 
-@pytest.mark.slow
-def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_preset):
+    """A 3-epoch run with validation and test sets: its data, settings,
+    folder and results."""
     from convbert_keras.data.finetune_data import FinetuneData
     from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import evaluate_task
     from convbert_keras.finetuning import finetune
-    from convbert_keras.models.convbert_task import load_task
 
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(["the", "movie", "plot", "good", "bad"], 4)) for _ in range(48)]
@@ -378,60 +341,55 @@ def test_test_set_is_scored_once_with_the_chosen_epoch(tmp_path, tiny_preset):
         ("accuracy",),
         test={"test": (texts[40:], labels[40:])},
     )
-    results = finetune(
-        data,
-        str(tmp_path / "run"),
-        FinetuneConfig(
-            preset=tiny_preset,
-            epochs=3,
-            batch_size=8,
-            learning_rate=5e-3,
-            sequence_length=16,
-            jit_compile=False,
-        ),
-        verbose=0,
+    settings = dict(
+        preset=tiny_preset,
+        epochs=3,
+        batch_size=8,
+        learning_rate=5e-3,
+        sequence_length=16,
+        jit_compile=False,
     )
-    # Every epoch reports validation only; the test appears once, for the
-    # model kept as the best epoch.
-    assert all(set(e) == {"epoch", "loss", "validation"} for e in results["epochs"])
-    chosen = load_task(str(tmp_path / "run" / "preset"))
-    expected = evaluate_task(chosen, data._replace(validation=data.test))
-    assert results["test"] == expected
-    assert json.loads((tmp_path / "run" / "results.json").read_text())["test"] == expected
+    output = str(tmp_path_factory.mktemp("finished") / "run")
+    return data, settings, output, finetune(data, output, FinetuneConfig(**settings), verbose=0)
 
 
 @pytest.mark.slow
-def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(
-    tmp_path, tiny_preset, capsys
-):
-    from convbert_keras.data.finetune_data import FinetuneData
+def test_test_set_is_scored_once_with_the_chosen_epoch(finished_run):
+    from convbert_keras.finetuning import evaluate_task
+    from convbert_keras.models.convbert_task import load_task
+
+    data, _, output, results = finished_run
+    # Every epoch reports validation only; the test appears once, for the
+    # model kept as the best epoch.
+    assert all(set(e) == {"epoch", "loss", "validation"} for e in results["epochs"])
+    chosen = load_task(os.path.join(output, "preset"))
+    expected = evaluate_task(chosen, data._replace(validation=data.test))
+    assert results["test"] == expected
+    with open(os.path.join(output, "results.json"), encoding="utf-8") as f:
+        assert json.load(f)["test"] == expected
+
+
+@pytest.mark.slow
+def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(finished_run, capsys):
     from convbert_keras.finetuning import FinetuneConfig
     from convbert_keras.finetuning import finetune
 
-    texts = ["the movie was good", "the plot was bad"] * 8
-    labels = np.array([1, 0] * 8, "int32")
-    data = FinetuneData(
-        "classification", (texts, labels), {"validation": (texts, labels)}, 2, ("accuracy",)
-    )
-    settings = dict(
-        preset=tiny_preset, epochs=1, batch_size=8, sequence_length=16, jit_compile=False
-    )
-    first = finetune(data, str(tmp_path / "run"), FinetuneConfig(**settings), verbose=0)
+    data, settings, output, first = finished_run
     for change, message in [
         (dict(batch_size=4), "batch_size=8; this one has batch_size=4"),
-        (dict(learning_rate=1e-3), "learning_rate=0.0001; this one has learning_rate=0.001"),
-        (dict(epochs=2), "epochs=1; this one has epochs=2"),
+        (dict(learning_rate=1e-3), "learning_rate=0.005; this one has learning_rate=0.001"),
+        (dict(epochs=2), "epochs=3; this one has epochs=2"),
     ]:
         with pytest.raises(ValueError, match=re.escape(message)):
-            finetune(
-                data, str(tmp_path / "run"), FinetuneConfig(**dict(settings, **change)), verbose=0
-            )
+            finetune(data, output, FinetuneConfig(**dict(settings, **change)), verbose=0)
+    texts, labels = data.train
     other = data._replace(train=(texts[::-1], labels[::-1]))
     with pytest.raises(ValueError, match="task.train_sha256="):
-        finetune(other, str(tmp_path / "run"), FinetuneConfig(**settings), verbose=0)
-    again = finetune(data, str(tmp_path / "run"), FinetuneConfig(**settings), verbose=1)
+        finetune(other, output, FinetuneConfig(**settings), verbose=0)
+    again = finetune(data, output, FinetuneConfig(**settings), verbose=1)
     assert "is complete; nothing to train" in capsys.readouterr().out
-    assert again["epochs"] == first["epochs"] and len(first["epochs"]) == 1
+    assert again["epochs"] == first["epochs"] and len(first["epochs"]) == 3
+    assert again["test"] == first["test"]
 
 
 class _OptimizerMade(Exception):

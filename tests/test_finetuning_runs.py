@@ -189,11 +189,17 @@ def test_killed_mid_epoch_resumes_to_the_uninterrupted_run(runs):
     assert straight["best"] == killed["best"] and straight["test"] == killed["test"]
 
 
-def test_a_finished_run_says_so(runs):
+def test_the_script_prints_what_it_records_and_a_finished_run_says_so(runs):
+    saved = results(runs, "straight")
+    assert [e["epoch"] for e in saved["epochs"]] == [1, 2, 3]
+    best = saved["epochs"][saved["best"]["epoch"] - 1]
+    scores = [e["validation"]["accuracy"] for e in saved["epochs"]]
+    assert saved["best"]["score"] == best["validation"]["accuracy"] == max(scores)
+    assert set(saved["test"]["test"]) == {"accuracy", "f1"}
+    for output in (runs["straight"], runs["again"]):
+        printed = json.loads(output[output.index("{") :])
+        assert printed["best"] == saved["best"] and printed["test"] == saved["test"]
     assert "is complete; nothing to train" in runs["again"]
-    printed = json.loads(runs["again"][runs["again"].index("{") :])
-    assert printed["test"] == results(runs, "straight")["test"]
-    assert [e["epoch"] for e in results(runs, "straight")["epochs"]] == [1, 2, 3]
 
 
 def test_two_devices_compile_replica_steps_and_end_where_one_does(runs):
