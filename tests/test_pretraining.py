@@ -177,10 +177,21 @@ def test_blank_line_separated_documents(tmp_path):
     assert docs == ["first line same document", "second document"]
 
 
+# The `pretrain` runs' model: one layer deep, as what they check does not
+# depend on depth, and each layer adds tracing and compilation.
+RUN_BACKBONE = dict(TINY, num_layers=1)
+
+
 def run_pretrain(tmp_path, corpus_text, **kwargs):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(corpus_text, encoding="utf-8")
-    settings = dict(backbone=TINY, batch_size=4, sequence_length=16, steps=4, checkpoint_every=2)
+    settings = dict(
+        backbone=RUN_BACKBONE,
+        batch_size=4,
+        sequence_length=16,
+        steps=4,
+        checkpoint_every=2,
+    )
     settings.update(kwargs)
     return pretrain(
         lambda: text_file_documents([corpus]),
@@ -227,7 +238,7 @@ def test_pretrain_writes_a_preset_that_tasks_load(finished_run):
 def test_the_run_folder_gives_back_the_resolved_config(finished_run):
     run_dir = finished_run[0] / "run"
     given = PretrainConfig(
-        backbone=TINY, batch_size=4, sequence_length=16, steps=5, checkpoint_every=2
+        backbone=RUN_BACKBONE, batch_size=4, sequence_length=16, steps=5, checkpoint_every=2
     )
     # 5 steps round up to 3 intervals of 2; warmup 10% of 6; TINY's 32
     # positions already hold 16 tokens.
@@ -287,13 +298,15 @@ def test_pretrain_bad_input_fails_early(tmp_path, finished_run):
     with pytest.raises(ValueError, match="gives no training sequence"):
         run_pretrain(tmp_path, "\n \n\n")
     with pytest.raises(ValueError, match="tokenizer has 64 word pieces but the model embeds 100"):
-        run_pretrain(tmp_path, "\n".join(SENTENCES), backbone=dict(TINY, vocabulary_size=100))
+        run_pretrain(
+            tmp_path, "\n".join(SENTENCES), backbone=dict(RUN_BACKBONE, vocabulary_size=100)
+        )
     used = finished_run[0]
     # Every setting that changes the result is named with both values.
     for change, message in [
         (
-            dict(backbone=dict(TINY, num_layers=3)),
-            "backbone.num_layers=2; this one has backbone.num_layers=3",
+            dict(backbone=dict(RUN_BACKBONE, num_layers=3)),
+            "backbone.num_layers=1; this one has backbone.num_layers=3",
         ),
         (dict(batch_size=2), "batch_size=4; this one has batch_size=2"),
         (dict(learning_rate=1e-3), "learning_rate=0.0005; this one has learning_rate=0.001"),
