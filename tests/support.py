@@ -46,6 +46,9 @@ def backbone(**overrides):
     return ConvBertBackbone(**dict(TINY, conv_kernel_size=3, dropout=0.0, **overrides))
 
 
-def sentiment_classifier(num_classes=2):
+def sentiment_classifier(num_classes=2, **overrides):
+    """A classifier on `backbone(**overrides)`, for texts of up to 12 pieces."""
     preprocessor = ConvBertTextClassifierPreprocessor(tokenizer(), sequence_length=12)
-    return ConvBertTextClassifier(backbone(), num_classes=num_classes, preprocessor=preprocessor)
+    return ConvBertTextClassifier(
+        backbone(**overrides), num_classes=num_classes, preprocessor=preprocessor
+    )
