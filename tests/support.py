@@ -26,6 +26,11 @@ TINY = dict(
     max_sequence_length=32,
 )
 
+# `TINY` one layer deep, for runs whose checks (resumption, replicas,
+# records, settings) do not depend on depth: each layer adds tracing and XLA
+# compilation to every run.
+SHALLOW = dict(TINY, num_layers=1)
+
 SENTENCES = [
     "the movie was good.",
     "the plot was bad!",

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from support import SHALLOW
 from support import TINY
 from support import VOCAB
 
@@ -173,9 +174,7 @@ def test_tables_bad_input_is_named(tmp_path):
 def tiny_preset(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("preset"))
     keras.utils.set_random_seed(0)
-    # One layer deep: the runs below check data paths, records and settings,
-    # none of which depends on depth, and each layer adds tracing.
-    ConvBertBackbone(**dict(TINY, num_layers=1)).save_to_preset(directory)
+    ConvBertBackbone(**SHALLOW).save_to_preset(directory)
     ConvBertTokenizer(vocabulary=VOCAB).save_to_preset(directory)
     return directory
 

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from support import TINY
+from support import SHALLOW
 from support import VOCAB
 
 pytestmark = pytest.mark.slow
@@ -43,9 +43,7 @@ def write_inputs(tmp_path):
                 f.write(json.dumps({"review": " ".join(words), "sentiment": label}) + "\n")
     keras.utils.set_random_seed(0)
     preset = str(tmp_path / "preset")
-    # One layer deep: what a resumed or replicated run must reproduce does
-    # not depend on depth, and each layer adds to every process's tracing.
-    ConvBertBackbone(**dict(TINY, max_sequence_length=16, num_layers=1)).save_to_preset(preset)
+    ConvBertBackbone(**dict(SHALLOW, max_sequence_length=16)).save_to_preset(preset)
     ConvBertTokenizer(vocabulary=VOCAB).save_to_preset(preset)
 
 

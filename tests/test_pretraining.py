@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from support import SENTENCES
+from support import SHALLOW
 from support import TINY
 from support import tokenizer
 
@@ -177,16 +178,11 @@ def test_blank_line_separated_documents(tmp_path):
     assert docs == ["first line same document", "second document"]
 
 
-# The `pretrain` runs' model: one layer deep, as what they check does not
-# depend on depth, and each layer adds tracing and compilation.
-RUN_BACKBONE = dict(TINY, num_layers=1)
-
-
 def run_pretrain(tmp_path, corpus_text, **kwargs):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(corpus_text, encoding="utf-8")
     settings = dict(
-        backbone=RUN_BACKBONE,
+        backbone=SHALLOW,
         batch_size=4,
         sequence_length=16,
         steps=4,
@@ -238,9 +234,9 @@ def test_pretrain_writes_a_preset_that_tasks_load(finished_run):
 def test_the_run_folder_gives_back_the_resolved_config(finished_run):
     run_dir = finished_run[0] / "run"
     given = PretrainConfig(
-        backbone=RUN_BACKBONE, batch_size=4, sequence_length=16, steps=5, checkpoint_every=2
+        backbone=SHALLOW, batch_size=4, sequence_length=16, steps=5, checkpoint_every=2
     )
-    # 5 steps round up to 3 intervals of 2; warmup 10% of 6; TINY's 32
+    # 5 steps round up to 3 intervals of 2; warmup 10% of 6; SHALLOW's 32
     # positions already hold 16 tokens.
     assert (given.resolved().steps, given.resolved().warmup_steps) == (6, 0)
     assert PretrainConfig.from_run(str(run_dir)) == given.resolved()
@@ -298,14 +294,12 @@ def test_pretrain_bad_input_fails_early(tmp_path, finished_run):
     with pytest.raises(ValueError, match="gives no training sequence"):
         run_pretrain(tmp_path, "\n \n\n")
     with pytest.raises(ValueError, match="tokenizer has 64 word pieces but the model embeds 100"):
-        run_pretrain(
-            tmp_path, "\n".join(SENTENCES), backbone=dict(RUN_BACKBONE, vocabulary_size=100)
-        )
+        run_pretrain(tmp_path, "\n".join(SENTENCES), backbone=dict(SHALLOW, vocabulary_size=100))
     used = finished_run[0]
     # Every setting that changes the result is named with both values.
     for change, message in [
         (
-            dict(backbone=dict(RUN_BACKBONE, num_layers=3)),
+            dict(backbone=dict(SHALLOW, num_layers=3)),
             "backbone.num_layers=1; this one has backbone.num_layers=3",
         ),
         (dict(batch_size=2), "batch_size=4; this one has batch_size=2"),

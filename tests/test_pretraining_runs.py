@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 from support import SENTENCES
-from support import TINY
+from support import SHALLOW
 from support import VOCAB
 
 from convbert_keras.distribute import free_local_ports
@@ -21,11 +21,9 @@ from convbert_keras.distribute import free_local_ports
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-# The tiny model at length 16 and one layer deep (what a resumed or
-# replicated run must reproduce does not depend on depth; each layer adds
-# to every process's tracing and compilation), on the same sentences as the
+# The one-layer tiny model at length 16, on the same sentences as the
 # in-process tests.
-TINY = dict(TINY, max_sequence_length=16, num_layers=1)
+TINY = dict(SHALLOW, max_sequence_length=16)
 
 
 def environment():
