@@ -47,6 +47,24 @@ def test_long_context_is_split_into_strided_windows():
     )
 
 
+def test_eager_calls_reuse_one_trace_and_a_changed_setting_gets_its_own():
+    layer = preprocessor()
+    first = layer.windows([QUESTION], [CONTEXT])["token_ids"].numpy()
+    for batch in (2, 3, 5):
+        features = layer.windows([QUESTION] * batch, [CONTEXT] * batch)
+        np.testing.assert_array_equal(features["token_ids"].numpy(), np.tile(first, (batch, 1)))
+    traces = layer.__dict__["_kept_traces"]
+    assert len(traces) == 1
+    # Shapes are relaxed after one retrace; four batch sizes need at most two.
+    assert next(iter(traces.values())).experimental_get_tracing_count() <= 2
+    # Not a stale trace: with stride 9 the second window starts 9 pieces in,
+    # as a fresh preprocessor with that setting has it.
+    layer.doc_stride = 9
+    expected = preprocessor(doc_stride=9).windows([QUESTION], [CONTEXT])["token_ids"].numpy()
+    np.testing.assert_array_equal(layer.windows([QUESTION], [CONTEXT])["token_ids"], expected)
+    assert len(expected) == 2 and expected[1][6] != first[1][6] and len(traces) == 2
+
+
 def test_answer_positions_per_window():
     questions = [QUESTION] * 3
     contexts = [CONTEXT] * 3

@@ -87,7 +87,7 @@ def test_text_classifier_save_load_and_presets(tmp_path):
 def test_preprocessing_is_traced_once_and_a_changed_setting_gets_its_own_trace():
     model = sentiment_classifier()
     first = model.predict(POSITIVE, verbose=0)
-    traces = model.__dict__["_preprocessing_traces"]
+    traces = model.__dict__["_kept_traces"]
     np.testing.assert_allclose(model.predict(POSITIVE, verbose=0), first, atol=1e-6)
     assert len(traces) == 1
 

@@ -1,8 +1,34 @@
 """Running preprocessing code as TensorFlow graphs."""
 
+import json
 
-def run_in_graph(fn, *args):
-    """Calls `fn(*args)` traced when eager, directly inside a graph.
+
+def kept_trace(owner, fn, config):
+    """A `tf.function` of `fn` that `owner` keeps, one per `config`.
+
+    Tracing a preprocessing function (the tokenizer's normalisation and
+    splitting, the windows of a question answerer) takes 0.5-2 s, longer
+    than running it on a few texts. A trace kept on the layer or model
+    that owns `fn` is reused by every later call with the same `config`
+    (the owner's settings, as `get_config()` gives them); a changed
+    setting gets a trace of its own, never a stale one. Input shapes are
+    relaxed after the first retrace (`reduce_retracing`).
+    """
+    import tensorflow as tf
+
+    key = (fn.__name__, json.dumps(config, sort_keys=True, default=str))
+    # A plain dict set past Keras' attribute tracking: the traces are not
+    # part of the owner's state, its saved files or its exports.
+    traces = owner.__dict__.setdefault("_kept_traces", {})
+    if key not in traces:
+        traces[key] = tf.function(fn, reduce_retracing=True)
+    return traces[key]
+
+
+def run_in_graph(method, *args):
+    """Calls `method(*args)`, a method of a preprocessing layer, inside a
+    graph: directly while tracing, through the layer's `kept_trace` when
+    eager.
 
     keras-hub tokenizers take a pure-Python path when called eagerly and a
     tf-text path only while tracing; preprocessing built on ragged tensors
@@ -11,5 +37,6 @@ def run_in_graph(fn, *args):
     import tensorflow as tf
 
     if tf.executing_eagerly():
-        return tf.function(fn)(*args)
-    return fn(*args)
+        layer = method.__self__
+        return kept_trace(layer, method, layer.get_config())(*args)
+    return method(*args)

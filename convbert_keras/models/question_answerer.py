@@ -114,11 +114,11 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
             ds = ds.batch(batch_size)
 
         def preprocess(*element):
-            # `(questions, contexts)` alone, or `((questions, contexts), answers)`.
-            # Keyword `x`: a positional tuple would be read as `(x, y)`.
+            # `(questions, contexts)` alone, or `((questions, contexts), answers)`;
+            # through `preprocess_samples`, whose trace the model keeps.
             if isinstance(element[0], tuple):
-                return self.preprocessor(x=element[0], y=element[1])
-            return self.preprocessor(x=element)
+                return self.preprocess_samples(element[0], element[1])
+            return self.preprocess_samples(element)
 
         return (
             ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)

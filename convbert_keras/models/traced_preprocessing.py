@@ -1,4 +1,4 @@
-import json
+from convbert_keras.models.graph_utils import kept_trace
 
 
 class TracedPreprocessing:
@@ -24,10 +24,5 @@ class TracedPreprocessing:
 
         if tf.executing_eagerly() or self.preprocessor is None:
             return super().preprocess_samples(x, y, sample_weight)
-        key = json.dumps(self.preprocessor.get_config(), sort_keys=True, default=str)
-        # A plain dict set past Keras' attribute tracking: the traces are
-        # not part of the model's state, its saved files or its exports.
-        traces = self.__dict__.setdefault("_preprocessing_traces", {})
-        if key not in traces:
-            traces[key] = tf.function(super().preprocess_samples, reduce_retracing=True)
-        return traces[key](x, y, sample_weight)
+        trace = kept_trace(self, super().preprocess_samples, self.preprocessor.get_config())
+        return trace(x, y, sample_weight)
