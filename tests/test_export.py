@@ -96,7 +96,7 @@ TEXTS = ["the movie was good", "a bad film , really bad", "great"]
 def classifier_export(tmp_path_factory):
     """A text classifier and its export, read by two tests: one export (the
     slow part) for both."""
-    model = sentiment_classifier(num_layers=1)
+    model = sentiment_classifier()
     path = export_saved_model(
         model, tmp_path_factory.mktemp("export") / "export", label_names=["neg", "pos"]
     )
@@ -169,12 +169,12 @@ def test_export_has_no_xla_and_saved_model_cli_lists_the_signatures(classifier_e
 @pytest.mark.slow
 def test_token_classifier_and_question_answerer_exports(tmp_path):
     tagger = ConvBertTokenClassifier(
-        backbone(num_layers=1),
+        backbone(),
         num_classes=3,
         preprocessor=ConvBertTokenClassifierPreprocessor(tokenizer(), sequence_length=12),
     )
     answerer = ConvBertQuestionAnswerer(
-        backbone(num_layers=1),
+        backbone(),
         preprocessor=ConvBertQuestionAnswererPreprocessor(
             tokenizer(), sequence_length=24, doc_stride=8, max_query_length=4
         ),
@@ -266,7 +266,7 @@ def test_batching_parameters_parse_as_tf_serving_reads_them(tmp_path, max_batch_
 def test_tf_serving_layout_versions_and_warmup(tmp_path):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    model = sentiment_classifier(num_layers=1)
+    model = sentiment_classifier()
     first = export_for_tf_serving(model, "sentiment", base_dir=tmp_path)
     second = export_for_tf_serving(model, "sentiment", base_dir=tmp_path)
     assert os.path.basename(first) == "1" and os.path.basename(second) == "2"
@@ -293,7 +293,7 @@ def test_tf_serving_layout_versions_and_warmup(tmp_path):
         export_for_tf_serving(model, "my model", base_dir=tmp_path)
     with pytest.raises(ValueError, match="2 label names for 3 classes"):
         export_saved_model(
-            sentiment_classifier(num_classes=3, num_layers=1),
+            sentiment_classifier(num_classes=3),
             tmp_path / "x",
             label_names=["a", "b"],
         )

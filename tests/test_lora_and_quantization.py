@@ -32,7 +32,7 @@ def test_lora_adapts_attention_query_and_value_and_freezes_the_rest():
     trainable = {v.path for v in classifier.backbone.trainable_weights}
     expected = {
         f"transformer_layer_{i}/attention/{layer}/{weight}"
-        for i in range(TINY["num_layers"])
+        for i in range(classifier.backbone.num_layers)
         for layer in ("query_dense", "value_dense")
         for weight in ("bias", "lora_kernel_a", "lora_kernel_b")
     }
