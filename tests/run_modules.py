@@ -37,6 +37,7 @@ SECONDS = {
     "test_export.py": 95,
     "test_question_answerer.py": 75,
     "test_lora_and_quantization.py": 45,
+    "test_serving.py": 30,
     "test_benchmark.py": 25,
     "test_parity_full.py": 25,
     "test_task_declarations.py": 25,

@@ -6,6 +6,12 @@
 
 Writes results.json, summary.md, chart.png (and scaling.png) under --output and
 prints the summary table. Each case runs in its own process.
+
+    python scripts/benchmark.py --serving saved_models/convbert_sentiment/1
+
+times an export as TF Serving runs it (loaded into a session): latency of
+single-text requests (p50, p99) and texts per second in batches of 32, on the
+Rotten Tomatoes test snippets or the lines of --texts.
 """
 
 import argparse
@@ -39,7 +45,16 @@ def main(argv=None):
             "results", "benchmark-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         ),
     )
+    serving = parser.add_argument_group("an export, as TF Serving runs it (instead of the above)")
+    serving.add_argument("--serving", metavar="VERSION_DIR", help="an export's version folder")
+    serving.add_argument("--signature", default="serving_default")
+    serving.add_argument("--text-input", default="text", help="the signature's text input")
+    serving.add_argument("--texts", help="a UTF-8 file, one text per line")
+    serving.add_argument("--requests", type=int, default=200, help="single-text requests")
+    serving.add_argument("--serving-batch-size", type=int, default=32)
     args = parser.parse_args(argv)
+    if args.serving:
+        return _serving(parser, args)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores")
     report = benchmark.run_benchmark(
         sizes=args.sizes,
@@ -57,6 +72,40 @@ def main(argv=None):
     print(benchmark.summary_table(report))
     print()
     print("wrote " + ", ".join(paths.values()))
+
+
+def _serving(parser, args):
+    from convbert_keras.files import write_json
+    from convbert_keras.serving_benchmark import measure_serving
+
+    if args.texts:
+        with open(args.texts, encoding="utf-8") as f:
+            texts = [line.rstrip("\n") for line in f if line.strip()]
+    else:
+        from convbert_keras.data import load_rotten_tomatoes_splits
+
+        texts = load_rotten_tomatoes_splits()["test"][0]
+    try:
+        result = measure_serving(
+            args.serving,
+            texts,
+            signature_name=args.signature,
+            input_name=args.text_input,
+            requests=args.requests,
+            batch_size=args.serving_batch_size,
+        )
+    except (ValueError, OSError) as error:
+        parser.exit(2, f"error: {error}\n")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores")
+    print(
+        f"{args.serving} ({args.signature}), loaded in {result['load_s']} s: batch 1 "
+        f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms over {result['requests']} "
+        f"requests; batch {result['batch_size']}: {result['texts_per_s']} texts/s"
+    )
+    os.makedirs(args.output, exist_ok=True)
+    path = os.path.join(args.output, "serving.json")
+    write_json(path, dict(result, export=args.serving, signature=args.signature))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
