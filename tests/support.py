@@ -58,3 +58,12 @@ def sentiment_classifier(num_classes=2, **overrides):
     return ConvBertTextClassifier(
         backbone(**overrides), num_classes=num_classes, preprocessor=preprocessor
     )
+
+
+def keras_logits(model, x):
+    """`model`'s outputs for the raw inputs `x` (texts, or a tuple of text
+    segments), called eagerly: the reference an export's answers are
+    compared with. (`predict` would XLA-compile each new batch size first.)"""
+    import keras
+
+    return keras.ops.convert_to_numpy(model(model.preprocessor(x=x), training=False))

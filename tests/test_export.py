@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from support import backbone
+from support import keras_logits
 from support import sentiment_classifier
 from support import tokenizer
 
@@ -106,8 +107,8 @@ def classifier_export(tmp_path_factory):
 @pytest.mark.slow
 def test_classifier_export_serves_raw_strings_like_keras(classifier_export):
     model, path = classifier_export
-    expected = tf.nn.softmax(model.predict(TEXTS, verbose=0)).numpy()
-    pair_expected = tf.nn.softmax(model.predict(x=(TEXTS[:2], TEXTS[1:]), verbose=0)).numpy()
+    expected = tf.nn.softmax(keras_logits(model, TEXTS)).numpy()
+    pair_expected = tf.nn.softmax(keras_logits(model, (TEXTS[:2], TEXTS[1:]))).numpy()
     ids = model.preprocessor(TEXTS)
     ids = {k: np.asarray(v).astype("int32").tolist() for k, v in ids.items()}
     long_text = "good " * 20000  # 100,000 characters
@@ -128,22 +129,22 @@ def test_classifier_export_serves_raw_strings_like_keras(classifier_export):
     # A text's answer does not depend on the rest of its batch.
     np.testing.assert_allclose(alone["probabilities"][0], batch["probabilities"][2], atol=1e-5)
     np.testing.assert_allclose(
-        odd["probabilities"][0], tf.nn.softmax(model.predict([""], verbose=0)).numpy()[0], atol=1e-5
+        odd["probabilities"][0], tf.nn.softmax(keras_logits(model, [""])).numpy()[0], atol=1e-5
     )
     assert len(odd["label"]) == 2 and empty["probabilities"] == [] and empty["label"] == []
     np.testing.assert_allclose(pair["probabilities"], pair_expected, atol=1e-5)
-    np.testing.assert_allclose(by_ids["logits"], model.predict(TEXTS, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(by_ids["logits"], keras_logits(model, TEXTS), atol=1e-5)
     # The 100,000-character text and the invalid UTF-8 get Keras' answers;
     # invalid bytes are dropped, so the latter reads as " bad ".
     for served, text in (
         (batch["probabilities"][3], long_text),
         (odd["probabilities"][1], b"\xff\xfe bad \xc3"),
     ):
-        keras_answer = tf.nn.softmax(model.predict(tf.constant([text]), verbose=0)).numpy()[0]
+        keras_answer = tf.nn.softmax(keras_logits(model, tf.constant([text]))).numpy()[0]
         np.testing.assert_allclose(served, keras_answer, atol=1e-5)
     np.testing.assert_allclose(
         odd["probabilities"][1],
-        tf.nn.softmax(model.predict([" bad "], verbose=0)).numpy()[0],
+        tf.nn.softmax(keras_logits(model, [" bad "])).numpy()[0],
         atol=1e-5,
     )
 

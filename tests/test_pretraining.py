@@ -23,9 +23,9 @@ from convbert_keras.pretraining import PretrainConfig
 from convbert_keras.pretraining import pretrain
 
 
-def pretrainer(**kwargs):
+def pretrainer(backbone=TINY, **kwargs):
     return ConvBertPretrainer(
-        ConvBertBackbone(**TINY), mask_token_id=4, special_token_ids=[0, 2, 3], seed=1, **kwargs
+        ConvBertBackbone(**backbone), mask_token_id=4, special_token_ids=[0, 2, 3], seed=1, **kwargs
     )
 
 
@@ -93,7 +93,7 @@ def test_outputs_label_exactly_the_replaced_tokens():
 
 @pytest.mark.slow
 def test_pretraining_step_compiles_with_xla_and_losses_fall():
-    model = pretrainer()
+    model = pretrainer(SHALLOW)
     model.compile(optimizer=keras.optimizers.AdamW(2e-3))
     assert model.jit_compile is True
     x = batch()
@@ -392,7 +392,7 @@ def test_learning_curve_metrics_are_the_ones_they_claim(tmp_path):
 
 @pytest.mark.slow
 def test_masked_lm_objective_trains_the_model_itself_without_a_generator():
-    model = pretrainer(objective="mlm")
+    model = pretrainer(SHALLOW, objective="mlm")
     assert model.generator is None
     out = model(batch())
     assert set(out) == {
