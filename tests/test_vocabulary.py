@@ -37,6 +37,7 @@ COMMANDS = {
     "convbert-demo": "demo",
     "convbert-compare": "compare",
     "convbert-vocabulary": "vocabulary",
+    "convbert-serve-client": "serve_client",
 }
 
 
