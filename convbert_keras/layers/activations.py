@@ -9,7 +9,8 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 @ops.custom_gradient
 def _gelu_exact(x):
-    cdf = 0.5 * (1.0 + ops.erf(x * ops.cast(_INV_SQRT2, x.dtype)))
+    erf = ops.erf(x * ops.cast(_INV_SQRT2, x.dtype))
+    cdf = 0.5 * (1.0 + erf)
 
     def grad(*args, upstream=None):
         if upstream is None:
@@ -17,7 +18,9 @@ def _gelu_exact(x):
         pdf = ops.exp(-0.5 * ops.square(x)) * ops.cast(_INV_SQRT_2PI, x.dtype)
         return upstream * (cdf + x * pdf)
 
-    return x * cdf, grad
+    # Spelled `0.5 * x * (1 + erf)`, the form LiteRT's converter fuses into
+    # its builtin GELU (`x * cdf` leaves an Erf, which has no builtin).
+    return 0.5 * x * (1.0 + erf), grad
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
