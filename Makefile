@@ -14,14 +14,9 @@ TORCH_INDEX ?=
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# pip compiles each package's bytecode on one core as it installs (about
-# 45 s of the 80 s set-up here); compileall does it on every core afterwards.
-# Files written for a newer Python than the venv's (torch ships a few) do not
-# compile; as with pip, they are left out and the status ignored.
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet --no-compile $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e ".[test,reference]"
-	$(BIN)/python -m compileall -qq -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,reference]"
 	touch $@
 
 install: $(VENV)/.installed
