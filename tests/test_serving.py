@@ -52,6 +52,12 @@ def test_rest_and_grpc_answer_what_the_keras_model_predicts(served):
         assert outputs["label"].tolist() == expected.argmax(-1).tolist()
         # Strings come back as `str` over both protocols.
         assert outputs["label_name"].tolist() == [LABELS[i] for i in expected.argmax(-1)]
+    # A batch of no texts is a batch of no answers, over both protocols.
+    for empty in (
+        predict_rest(rest, "sentiment", {"text": []}),
+        predict_grpc(grpc, "sentiment", {"text": []}),
+    ):
+        assert len(empty["probabilities"]) == 0 and len(empty["label_name"]) == 0
 
 
 def test_a_single_output_signature_and_a_pinned_version(served):

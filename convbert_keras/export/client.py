@@ -117,9 +117,7 @@ def predict_grpc(
     if version is not None:
         request.model_spec.version.value = int(version)
     for name, values in inputs.items():
-        values = list(values)
-        dtype = tf.string if values and isinstance(_first(values), (str, bytes)) else None
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=dtype))
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=_dtype(values)))
     with grpc.insecure_channel(target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:
@@ -137,10 +135,16 @@ def predict_grpc(
     return {name: _decoded(tf.make_ndarray(proto)) for name, proto in response.outputs.items()}
 
 
-def _first(values):
+def _dtype(values):
+    """The tensor type to send: a numeric array's own, else strings unless
+    the first value is a number. (An empty list is a batch of no texts.)"""
+    import tensorflow as tf
+
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return None if values.dtype.kind in "iuf" else tf.string
     while isinstance(values, (list, tuple, np.ndarray)) and len(values):
         values = values[0]
-    return values
+    return None if isinstance(values, (int, float, np.number)) else tf.string
 
 
 def _decoded(array):
