@@ -57,17 +57,28 @@ def measure_serving(
     session, feeds, fetches = load_signature(version_dir, signature_name)
     load_s = time.perf_counter() - start
     try:
-        latencies, elapsed = _time_requests(
-            session,
-            feeds,
-            fetches,
-            input_name,
-            signature_name,
-            list(texts),
-            requests,
-            batch_size,
-            batches,
-        )
+        if input_name not in feeds:
+            raise ValueError(
+                f"Signature {signature_name!r} takes {sorted(feeds)}, not {input_name!r}; "
+                "name the text input."
+            )
+        feed = feeds[input_name]
+
+        def run(batch):
+            session.run(fetches, {feed: batch})
+
+        texts = list(texts)
+        run(texts[:1])
+        run([texts[i % len(texts)] for i in range(batch_size)])
+        latencies = []
+        for i in range(requests):
+            begin = time.perf_counter()
+            run([texts[i % len(texts)]])
+            latencies.append(time.perf_counter() - begin)
+        begin = time.perf_counter()
+        for i in range(batches):
+            run([texts[(i * batch_size + j) % len(texts)] for j in range(batch_size)])
+        elapsed = time.perf_counter() - begin
     finally:
         session.close()
     p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
@@ -80,31 +91,3 @@ def measure_serving(
         "batch_size": batch_size,
         "texts_per_s": round(batches * batch_size / elapsed, 1),
     }
-
-
-def _time_requests(
-    session, feeds, fetches, input_name, signature_name, texts, requests, batch_size, batches
-):
-    """Per-request latencies (seconds) at batch 1 and the seconds of
-    `batches` requests of `batch_size`, each kind warmed up first."""
-    if input_name not in feeds:
-        raise ValueError(
-            f"Signature {signature_name!r} takes {sorted(feeds)}, not {input_name!r}; "
-            "name the text input."
-        )
-    feed = feeds[input_name]
-
-    def run(batch):
-        session.run(fetches, {feed: batch})
-
-    run(texts[:1])
-    run([texts[i % len(texts)] for i in range(batch_size)])
-    latencies = []
-    for i in range(requests):
-        begin = time.perf_counter()
-        run([texts[i % len(texts)]])
-        latencies.append(time.perf_counter() - begin)
-    begin = time.perf_counter()
-    for i in range(batches):
-        run([texts[(i * batch_size + j) % len(texts)] for j in range(batch_size)])
-    return latencies, time.perf_counter() - begin

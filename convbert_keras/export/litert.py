@@ -1,6 +1,5 @@
 """LiteRT (TensorFlow Lite) export of a task's token-id signature."""
 
-import os
 import tempfile
 
 
@@ -41,10 +40,10 @@ def export_litert(task, path, sequence_length=None, batch_size=1):
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     from convbert_keras.export.saved_model import _token_id_signature
-    from convbert_keras.models.convbert_task import ConvBertTask
+    from convbert_keras.export.saved_model import check_task
+    from convbert_keras.files import write_bytes
 
-    if not isinstance(task, ConvBertTask):
-        raise ValueError(f"{type(task).__name__} is not a ConvBERT task model.")
+    check_task(task)
     if sequence_length is None:
         if task.preprocessor is None:
             raise ValueError(
@@ -85,8 +84,5 @@ def export_litert(task, path, sequence_length=None, batch_size=1):
         converter = tf.lite.TFLiteConverter.from_saved_model(staging, ["predict_token_ids"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         flatbuffer = converter.convert()
-    partial = f"{path}.partial"
-    with open(partial, "wb") as f:
-        f.write(flatbuffer)
-    os.replace(partial, path)
+    write_bytes(path, flatbuffer)
     return str(path)

@@ -18,14 +18,20 @@ def _token_id_signature(task):
     return predict_token_ids, specs
 
 
-def serving_signatures(task, label_names=None, max_answer_length=30, allow_no_answer=False):
-    """`{name: (function, input specs)}` for a task model: the raw-string
-    signatures it declares (`ConvBertTask.serving_signatures`) and
-    `predict_token_ids`."""
+def check_task(task):
+    """Refuses, by name, a model that is not a ConvBERT task (a backbone,
+    another family's task): only tasks declare what to export."""
     from convbert_keras.models.convbert_task import ConvBertTask
 
     if not isinstance(task, ConvBertTask):
         raise ValueError(f"{type(task).__name__} is not a ConvBERT task model.")
+
+
+def serving_signatures(task, label_names=None, max_answer_length=30, allow_no_answer=False):
+    """`{name: (function, input specs)}` for a task model: the raw-string
+    signatures it declares (`ConvBertTask.serving_signatures`) and
+    `predict_token_ids`."""
+    check_task(task)
     if task.preprocessor is None:
         raise ValueError("Exporting raw-string signatures needs a task with a preprocessor.")
     signatures = task.serving_signatures(
