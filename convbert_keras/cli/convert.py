@@ -29,10 +29,12 @@ def main(argv=None):
         "--source",
         choices=SOURCES,
         required=True,
-        help="hf: a transformers save_pretrained directory; "
+        help="hf: a transformers save_pretrained directory or hf:// handle; "
         "tf1: a checkpoint of the original TF 1.15 code",
     )
-    parser.add_argument("--input", required=True, help="checkpoint directory or prefix")
+    parser.add_argument(
+        "--input", required=True, help="checkpoint directory, hf://ORG/NAME handle, or prefix"
+    )
     parser.add_argument("--output", required=True, help="preset directory to write")
     parser.add_argument("--config", help="tf1: the model's JSON config")
     parser.add_argument(
@@ -57,7 +59,7 @@ def main(argv=None):
             vocabulary=args.vocabulary,
             task=args.task,
         )
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     parameters = backbone.count_params()

@@ -1,21 +1,16 @@
 """Converts reference checkpoints into keras-hub preset directories."""
 
-import os
-
 from convbert_keras.convert.hf import backbone_kwargs_from_hf_config
 from convbert_keras.convert.hf import read_hf_checkpoint
 from convbert_keras.convert.hf import read_json
+from convbert_keras.convert.reference_checkpoint import BACKBONE_ARCHITECTURE
+from convbert_keras.convert.reference_checkpoint import ReferenceCheckpoint
 from convbert_keras.convert.tf1 import read_tf1_checkpoint
-from convbert_keras.convert.weights import load_weights_into_backbone
-from convbert_keras.convert.weights import load_weights_into_task
-from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.configs import convbert_config
 from convbert_keras.models.convbert_task import hf_architectures
 from convbert_keras.models.convbert_task import task_for_architecture
-from convbert_keras.models.tokenizer import ConvBertTokenizer
 
 SOURCES = ("hf", "tf1")
-BACKBONE_ARCHITECTURE = "ConvBertModel"
 
 
 def convert_checkpoint(
@@ -31,17 +26,18 @@ def convert_checkpoint(
 
     Args:
         source: `"hf"` for a transformers `save_pretrained` directory
-            (safetensors, PyTorch `.bin` or TF `.h5` weights) or `"tf1"` for
-            a checkpoint of the original TF 1.15 code.
-        input_path: the directory (`hf`), or the checkpoint prefix or
-            directory (`tf1`).
+            (safetensors, PyTorch `.bin` or TF `.h5` weights) or an
+            `hf://ORG/NAME` handle, or `"tf1"` for a checkpoint of the
+            original TF 1.15 code.
+        input_path: the directory or handle (`hf`), or the checkpoint
+            prefix or directory (`tf1`).
         output_dir: if given, a keras-hub preset directory is written there
             (backbone, and tokenizer when a vocabulary is known).
         config: `tf1` only: path of the model's JSON config (BERT-style
             fields: hidden_size, embedding_size, num_groups, ...).
         size: `tf1` only, instead of `config`: a published size name.
         vocabulary: path of a `vocab.txt`; defaults to the one in an `hf`
-            directory.
+            checkpoint (with its `tokenizer_config.json` casing).
         task: `"auto"` (from `architectures` in an `hf` config.json; the
             backbone for `tf1`), `"backbone"` (the encoder alone) or a
             transformers architecture a task declares (`hf_architectures()`),
@@ -53,10 +49,9 @@ def convert_checkpoint(
         if config is not None or size is not None:
             raise ValueError(
                 "`config` and `size` apply to tf1 checkpoints; a Hugging Face "
-                "directory carries its own config.json."
+                "checkpoint carries its own config.json."
             )
-        kwargs, hf_config, state, where, found_vocabulary = read_hf_checkpoint(input_path)
-        vocabulary = vocabulary or found_vocabulary
+        checkpoint = read_hf_checkpoint(input_path)
     elif source == "tf1":
         if (config is None) == (size is None):
             raise ValueError(
@@ -68,13 +63,14 @@ def convert_checkpoint(
         else:
             kwargs = convbert_config(size)
         state = read_tf1_checkpoint(input_path)
-        where = str(input_path)
-        hf_config = {}
+        checkpoint = ReferenceCheckpoint(
+            kwargs, source=str(input_path), read_state=lambda: (state, str(input_path))
+        )
     else:
         raise ValueError(f"Unknown source {source!r}; expected one of {SOURCES}.")
 
     if task == "auto":
-        architecture = (hf_config.get("architectures") or [BACKBONE_ARCHITECTURE])[0]
+        architecture = checkpoint.architecture
     elif task == "backbone":
         architecture = BACKBONE_ARCHITECTURE
     elif task in hf_architectures():
@@ -83,36 +79,22 @@ def convert_checkpoint(
         raise ValueError(
             f"Unknown task {task!r}; expected 'auto', 'backbone' or one of {hf_architectures()}."
         )
-    task_cls = None
-    if architecture != BACKBONE_ARCHITECTURE:
-        task_cls = task_for_architecture(architecture)
-
-    backbone = ConvBertBackbone(**kwargs)
-    tokenizer = None
-    if vocabulary is not None:
-        tokenizer = ConvBertTokenizer(vocabulary=os.fspath(vocabulary))
-        if tokenizer.vocabulary_size() != backbone.vocabulary_size:
-            raise ValueError(
-                f"The vocabulary {vocabulary} has {tokenizer.vocabulary_size()} "
-                f"entries but the model embeds {backbone.vocabulary_size} ids; "
-                "pass the vocabulary the checkpoint was trained with."
-            )
-    if task_cls is None:
-        load_weights_into_backbone(backbone, state, source=where)
-        model = backbone
+    if architecture == BACKBONE_ARCHITECTURE:
+        tokenizer = None
+        if vocabulary or checkpoint.vocabulary:
+            tokenizer = checkpoint.tokenizer(vocabulary=vocabulary)
+        model = checkpoint.backbone()
     else:
+        task_cls = task_for_architecture(architecture)
         preprocessor = None
-        if tokenizer is not None:
-            length = task_cls.checkpoint_sequence_length(backbone.max_sequence_length)
-            preprocessor = task_cls.preprocessor_cls(
-                tokenizer, **task_cls.preprocessor_defaults(length)
+        if vocabulary or checkpoint.vocabulary:
+            tokenizer = checkpoint.tokenizer(task_cls.preprocessor_cls.tokenizer_cls, vocabulary)
+            preprocessor = checkpoint.preprocessor(
+                task_cls.preprocessor_cls, task_cls, tokenizer=tokenizer
             )
-        model = task_cls(
-            backbone, preprocessor=preprocessor, **task_cls.arguments_from_hf_config(hf_config)
-        )
-        load_weights_into_task(model, state, source=where)
+        model = checkpoint.task(task_cls, head=True, preprocessor=preprocessor)
     if output_dir is not None:
         model.save_to_preset(output_dir)
-        if task_cls is None and tokenizer is not None:
+        if architecture == BACKBONE_ARCHITECTURE and tokenizer is not None:
             tokenizer.save_to_preset(output_dir)
     return model

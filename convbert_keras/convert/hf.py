@@ -1,23 +1,27 @@
-"""Reads Hugging Face ConvBERT model directories.
+"""Reads Hugging Face ConvBERT checkpoints: directories and `hf://` handles.
 
 A directory written by `save_pretrained`: `config.json` and one of
 `model.safetensors`, `pytorch_model.bin` (each possibly sharded, with an
-`.index.json`) or `tf_model.h5`; `vocab.txt` when the tokenizer was saved.
-Reading needs neither torch nor transformers.
+`.index.json`) or `tf_model.h5`; `vocab.txt` and `tokenizer_config.json`
+when the tokenizer was saved. Reading needs neither torch nor transformers;
+`hf://ORG/NAME` handles need `huggingface_hub`, which fetches the same files
+into its cache (or finds them there, offline).
 """
 
-import collections
 import json
 import os
 
 import h5py
 import numpy as np
 
+from convbert_keras.convert.reference_checkpoint import ReferenceCheckpoint
 from convbert_keras.convert.torch_pickle import load_torch_state_dict
 from convbert_keras.convert.weights import tf_layout_to_torch
 from convbert_keras.convert.weights import tf_name_to_hf
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "tf_model.h5")
+TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json")
+HF_PREFIX = "hf://"
 
 _REQUIRED_FIELDS = (
     "vocab_size",
@@ -145,32 +149,141 @@ def read_hf_weights(directory):
     )
 
 
-HFCheckpoint = collections.namedtuple(
-    "HFCheckpoint", ["backbone_kwargs", "config", "state", "weights_path", "vocabulary"]
-)
+def is_hub_handle(path):
+    """Whether `path` names a Hugging Face Hub repository (`hf://ORG/NAME`)."""
+    return isinstance(path, str) and path.startswith(HF_PREFIX)
 
 
-def read_hf_checkpoint(directory):
-    """Reads a `save_pretrained` directory.
-
-    Returns an `HFCheckpoint`: the backbone arguments, the raw `config.json`
-    dict (architectures, labels), the canonical state dict, the weights file
-    read and the `vocab.txt` path (or `None`). The config is validated before
-    any weights are read.
-    """
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"{directory} is not a directory.")
-    config_path = os.path.join(directory, "config.json")
-    if not os.path.exists(config_path):
+def hub_file(handle, filename, required=True):
+    """The local path of `filename` in the Hub repository `handle`, fetched
+    into huggingface_hub's cache unless it is there. A file the repository
+    (or, offline, the cache) lacks raises `FileNotFoundError`, or gives
+    `None` when not `required`."""
+    try:
+        import huggingface_hub
+        from huggingface_hub import constants
+        from huggingface_hub import errors
+    except ImportError:
+        raise ImportError(
+            f"Loading {handle} needs huggingface_hub: pip install huggingface_hub"
+        ) from None
+    try:
+        return huggingface_hub.hf_hub_download(repo_id=handle[len(HF_PREFIX) :], filename=filename)
+    except errors.LocalEntryNotFoundError:
+        # Offline (or the Hub unreachable), and not in the cache.
+        if not required:
+            return None
         raise FileNotFoundError(
-            f"{directory} has no config.json; pass a directory written by "
-            "transformers' save_pretrained."
+            f"{filename} of {handle} is not in huggingface_hub's cache "
+            f"({constants.HF_HUB_CACHE}) and the Hub could not be "
+            "reached. Fetch it once online, or point HF_HUB_CACHE at a cache that "
+            "holds it."
+        ) from None
+    except errors.EntryNotFoundError:
+        if not required:
+            return None
+        raise FileNotFoundError(f"{handle} has no {filename}.") from None
+    except errors.HFValidationError:
+        raise ValueError(
+            f"{handle} is not a Hugging Face handle; expected hf://ORG/NAME, "
+            "e.g. hf://YituTech/conv-bert-base."
+        ) from None
+    except OSError as error:  # not found, gated, offline, HTTP errors
+        raise FileNotFoundError(
+            f"Could not fetch {filename} of {handle}: {type(error).__name__}: {error}"
+        ) from None
+
+
+def _fetch_weights(handle):
+    # The first format the repository has, in `read_hf_weights`' order.
+    for filename in WEIGHT_FILES:
+        if hub_file(handle, filename, required=False):
+            return
+        index = hub_file(handle, filename + ".index.json", required=False)
+        if index:
+            for shard in sorted(set(read_json(index)["weight_map"].values())):
+                hub_file(handle, shard)
+            return
+    raise FileNotFoundError(
+        f"{handle} has no weights: expected one of {list(WEIGHT_FILES)} (or a sharded .index.json)."
+    )
+
+
+def tokenizer_arguments(directory):
+    """`ConvBertTokenizer` arguments from a `tokenizer_config.json` in
+    `directory` (casing and accents); `{}`, the published uncased rules,
+    without one."""
+    path = os.path.join(directory, "tokenizer_config.json")
+    if not os.path.exists(path):
+        return {}
+    config = read_json(path)
+    if config.get("tokenize_chinese_chars", True) is False:
+        raise ValueError(
+            f"{path} turns off tokenize_chinese_chars; ConvBertTokenizer always "
+            "splits CJK characters, as every published ConvBERT was trained."
         )
+    return {
+        "lowercase": config.get("do_lower_case", True),
+        "strip_accents": config.get("strip_accents"),
+    }
+
+
+def transformers_checkpoint(preset):
+    """`preset` read as a `ReferenceCheckpoint` if it is a transformers
+    checkpoint (an `hf://` handle or a directory whose `config.json` has a
+    `model_type`); `None` for keras-hub presets and anything else."""
+    if isinstance(preset, os.PathLike):
+        preset = os.fspath(preset)
+    if is_hub_handle(preset):
+        config_path = hub_file(preset, "config.json")
+    elif isinstance(preset, str) and os.path.isfile(os.path.join(preset, "config.json")):
+        config_path = os.path.join(preset, "config.json")
+    else:
+        return None
+    config = read_json(config_path)
+    # keras-hub's own test: a serialized Keras object names its class.
+    if "registered_name" in config or "model_type" not in config:
+        return None
+    return read_hf_checkpoint(preset)
+
+
+def read_hf_checkpoint(path):
+    """Reads a `save_pretrained` directory, or an `hf://ORG/NAME` handle.
+
+    Returns a `ReferenceCheckpoint`. The config is read and validated here;
+    the weights when a model first needs them (for a handle, fetched then).
+    """
+    path = os.fspath(path)
+    if is_hub_handle(path):
+        config_path = hub_file(path, "config.json")
+        directory = os.path.dirname(config_path)
+        for filename in TOKENIZER_FILES:
+            hub_file(path, filename, required=False)
+    else:
+        directory = path
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"{directory} is not a directory.")
+        config_path = os.path.join(directory, "config.json")
+        if not os.path.exists(config_path):
+            raise FileNotFoundError(
+                f"{directory} has no config.json; pass a directory written by "
+                "transformers' save_pretrained."
+            )
     config = read_json(config_path)
     kwargs = backbone_kwargs_from_hf_config(config, config_path)
-    state, weights_path = read_hf_weights(directory)
-    state = {name: np.asarray(value) for name, value in state.items()}
+
+    def read_state():
+        if is_hub_handle(path):
+            _fetch_weights(path)
+        state, weights_path = read_hf_weights(directory)
+        return {name: np.asarray(value) for name, value in state.items()}, weights_path
+
     vocab = os.path.join(directory, "vocab.txt")
-    return HFCheckpoint(
-        kwargs, config, state, weights_path, vocab if os.path.exists(vocab) else None
+    return ReferenceCheckpoint(
+        kwargs,
+        source=path,
+        read_state=read_state,
+        hf_config=config,
+        vocabulary=vocab if os.path.exists(vocab) else None,
+        tokenizer_arguments=tokenizer_arguments(directory),
     )

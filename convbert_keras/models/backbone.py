@@ -7,10 +7,11 @@ from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.layers.encoder_layer import ConvBertEncoderLayer
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.layers.mixed_attention import attention_layout
+from convbert_keras.models.transformers_presets import TransformersPresets
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertBackbone(Backbone):
+class ConvBertBackbone(TransformersPresets, Backbone):
     """The ConvBERT encoder (Jiang et al., 2020), without task heads.
 
     Word, position and segment embeddings of width `embedding_dim`, summed,

@@ -6,10 +6,12 @@ import os
 
 import keras
 
+from convbert_keras.models.transformers_presets import TransformersPresets
+
 _TASKS = []
 
 
-class ConvBertTask:
+class ConvBertTask(TransformersPresets):
     """A mixin through which a ConvBERT task model declares itself.
 
     Conversion, fine-tuning and export read these declarations and never
@@ -139,6 +141,15 @@ def task_for_architecture(architecture):
         f"Architecture {architecture} has no ConvBERT task here; supported: "
         f"{hf_architectures()}. Pass task='backbone' to convert the encoder alone."
     )
+
+
+def task_for_preprocessor(preprocessor_cls):
+    """The task class whose preprocessor `preprocessor_cls` is (or
+    derives from); `ConvBertTask`, with the plain defaults, for none."""
+    for task_cls in _registered():
+        if task_cls.preprocessor_cls in preprocessor_cls.__mro__:
+            return task_cls
+    return ConvBertTask
 
 
 def task_for_data(kind):

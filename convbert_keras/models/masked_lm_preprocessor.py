@@ -3,10 +3,11 @@ from keras_hub.models import MaskedLMPreprocessor
 
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.tokenizer import ConvBertTokenizer
+from convbert_keras.models.transformers_presets import TransformersPresets
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertMaskedLMPreprocessor(MaskedLMPreprocessor):
+class ConvBertMaskedLMPreprocessor(TransformersPresets, MaskedLMPreprocessor):
     """Raw strings to masked-language-model training examples for ConvBERT.
 
     Tokenizes and packs like `ConvBertTextClassifierPreprocessor`, then

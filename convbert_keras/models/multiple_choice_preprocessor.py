@@ -5,10 +5,11 @@ from keras_hub.models import Preprocessor
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.graph_utils import run_in_graph
 from convbert_keras.models.tokenizer import ConvBertTokenizer
+from convbert_keras.models.transformers_presets import TransformersPresets
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertMultipleChoicePreprocessor(Preprocessor):
+class ConvBertMultipleChoicePreprocessor(TransformersPresets, Preprocessor):
     """A prompt and its candidate answers to ConvBERT inputs, one row each.
 
     Every choice is paired with the prompt as `[CLS] prompt [SEP] choice

@@ -7,6 +7,7 @@ from convbert_keras.models.tokenizer import KEPT_DELIMITER_PATTERN
 from convbert_keras.models.tokenizer import WORD_DELIMITER_PATTERN
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 from convbert_keras.models.tokenizer import valid_utf8
+from convbert_keras.models.transformers_presets import TransformersPresets
 
 
 def _char_to_byte(strings, char_offsets):
@@ -27,7 +28,7 @@ def _ragged_fill(value, count):
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertQuestionAnswererPreprocessor(Preprocessor):
+class ConvBertQuestionAnswererPreprocessor(TransformersPresets, Preprocessor):
     """Question + context to ConvBERT windows for extractive QA (SQuAD).
 
     The question's word pieces (at most `max_query_length`) and a window of

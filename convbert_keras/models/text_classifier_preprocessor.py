@@ -3,10 +3,11 @@ from keras_hub.models import TextClassifierPreprocessor
 
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.tokenizer import ConvBertTokenizer
+from convbert_keras.models.transformers_presets import TransformersPresets
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTextClassifierPreprocessor(TextClassifierPreprocessor):
+class ConvBertTextClassifierPreprocessor(TransformersPresets, TextClassifierPreprocessor):
     """Turns raw strings, or pairs of them, into ConvBERT inputs.
 
     Tokenizes each segment, joins them as `[CLS] a [SEP] b [SEP]`, truncates

@@ -5,12 +5,13 @@ from keras_hub.models import Preprocessor
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.graph_utils import run_in_graph
 from convbert_keras.models.tokenizer import ConvBertTokenizer
+from convbert_keras.models.transformers_presets import TransformersPresets
 
 IGNORE = -1
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTokenClassifierPreprocessor(Preprocessor):
+class ConvBertTokenClassifierPreprocessor(TransformersPresets, Preprocessor):
     """Word-level examples (NER, POS) to ConvBERT token inputs.
 
     Each word is split into word pieces. A word's label goes to its first

@@ -8,6 +8,7 @@ from keras_hub.tokenizers import WordPieceTokenizer
 
 from convbert_keras._compat import PUNCTUATION_AND_CJK_REGEX
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.transformers_presets import TransformersPresets
 
 # BERT's text cleaning. White space (tab, newline, return and every space or
 # line/paragraph separator, Zs/Zl/Zp: no-break, thin, ideographic...) becomes
@@ -142,7 +143,7 @@ def normalize_text(inputs, lowercase=True, strip_accents=True):
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTokenizer(WordPieceTokenizer):
+class ConvBertTokenizer(TransformersPresets, WordPieceTokenizer):
     """WordPiece tokenizer of the published ConvBERT models.
 
     The BERT uncased vocabulary and rules, with the special tokens `[CLS]`,

@@ -1,0 +1,55 @@
+from keras_hub.models import Backbone
+from keras_hub.models import Preprocessor
+from keras_hub.models import Task
+
+
+class TransformersPresets:
+    """Lets `from_preset` load transformers ConvBERT checkpoints, as
+    keras-hub's own families load transformers BERTs.
+
+    Besides keras-hub presets, `preset` may be a Hugging Face Hub handle
+    (`"hf://YituTech/conv-bert-base"`, fetched into huggingface_hub's cache,
+    or found there offline) or a directory written by transformers'
+    `save_pretrained`. The checkpoint is converted as it loads, by the
+    converter of `convert_checkpoint`; nothing is written.
+
+    - A backbone takes the encoder; `kwargs` override its arguments.
+    - A task takes the checkpoint's head when the checkpoint was saved from
+      the task's transformers class (`ConvBertForSequenceClassification`
+      for `ConvBertTextClassifier`) and no `num_classes` is given, as
+      keras-hub does; otherwise the head is new. Its preprocessor has the
+      task's defaults for the checkpoint's positions.
+    - A preprocessor or tokenizer takes `vocab.txt`, with the casing of
+      `tokenizer_config.json`.
+
+    Place it first among the bases: `class ConvBertBackbone(TransformersPresets,
+    Backbone)`.
+
+    Example:
+    ```python
+    classifier = ConvBertTextClassifier.from_preset(
+        "hf://YituTech/conv-bert-base", num_classes=2
+    )
+    ```
+    """
+
+    @classmethod
+    def from_preset(cls, preset, *args, **kwargs):
+        from convbert_keras.convert.hf import transformers_checkpoint
+
+        checkpoint = transformers_checkpoint(preset)
+        if checkpoint is None:
+            return super().from_preset(preset, *args, **kwargs)
+        if issubclass(cls, (Backbone, Task)):
+            load_weights = kwargs.pop("load_weights", args[0] if args else True)
+            if issubclass(cls, Backbone):
+                return checkpoint.backbone(cls, load_weights, **kwargs)
+            head = False if "num_classes" in kwargs else None
+            return checkpoint.task(cls, load_weights, head=head, **kwargs)
+        # `config_file` names a keras-hub file, which a checkpoint lacks.
+        kwargs.pop("config_file", None)
+        if issubclass(cls, Preprocessor):
+            from convbert_keras.models.convbert_task import task_for_preprocessor
+
+            return checkpoint.preprocessor(cls, task_for_preprocessor(cls), **kwargs)
+        return checkpoint.tokenizer(cls, **kwargs)
