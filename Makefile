@@ -14,9 +14,18 @@ TORCH_INDEX ?=
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# uv installs the same pinned packages as pip would, in about a third of the
+# time (it unpacks and compiles in parallel). It does not read pip's
+# configuration, so scripts/pip_sources.py hands on pip's indexes and wheel
+# folders.
+UV_VERSION := 0.13.9
+UV_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode \
+	--index-strategy unsafe-best-match $$($(BIN)/python scripts/pip_sources.py)
+
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,reference]"
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(UV_INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(UV_INSTALL) -c constraints.txt -e ".[test,reference]"
 	touch $@
 
 install: $(VENV)/.installed

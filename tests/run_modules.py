@@ -50,6 +50,7 @@ SECONDS = {
     "test_untrusted_inputs.py": 13,
     "test_vocabulary.py": 8,
     "test_hf_presets.py": 8,
+    "test_pip_sources.py": 3,
     "test_litert.py": 8,
     "test_layers.py": 5,
     "test_comparison.py": 4,
