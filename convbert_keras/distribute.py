@@ -131,8 +131,13 @@ class ReplicaXlaSteps:
     """
 
     def _splits_steps(self):
+        import keras
         import tensorflow as tf
 
+        # Other backends distribute through `keras.distribution`, each
+        # compiling the whole step (JAX's jit) or none (PyTorch).
+        if keras.config.backend() != "tensorflow":
+            return False
         strategy = self.distribute_strategy
         # A TPU compiles the whole step itself.
         return (
@@ -170,9 +175,11 @@ class ReplicaXlaSteps:
         )[0]
         loss_tracker(self).update_state(unscale_loss_for_distribution(loss), sample_weight=rows)
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        # JAX's steps are stateless, `(state, data)`; TensorFlow's take `data`.
         if not self._splits_steps():
-            return super().train_step(data)
+            return super().train_step(*args)
+        (data,) = args
         import keras
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -181,9 +188,10 @@ class ReplicaXlaSteps:
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
-    def test_step(self, data):
+    def test_step(self, *args):
         if not self._splits_steps():
-            return super().test_step(data)
+            return super().test_step(*args)
+        (data,) = args
         import keras
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -194,9 +202,10 @@ class ReplicaXlaSteps:
         self._track_loss(x, loss)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
-    def predict_step(self, data):
+    def predict_step(self, *args):
         if not self._splits_steps():
-            return super().predict_step(data)
+            return super().predict_step(*args)
+        (data,) = args
         import keras
 
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)

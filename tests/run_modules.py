@@ -32,6 +32,7 @@ SECONDS = {
     "test_pretraining_runs.py": 148,
     "test_real_data.py": 125,
     "test_tasks.py": 105,
+    "test_backends.py": 95,
     "test_finetuning.py": 100,
     "test_pretraining.py": 92,
     "test_finetuning_runs.py": 85,

@@ -3,6 +3,7 @@ tiny models built on it."""
 
 import os
 
+import numpy as np
 from conftest import FIXTURES
 
 from convbert_keras import ConvBertBackbone
@@ -40,6 +41,10 @@ SENTENCES = [
     "it was a good movie and a bad plot.",
 ]
 
+# Praise and criticism, for the learning tests.
+POSITIVE = ["the movie was good", "a great film", "good plot and great actor", "great story"]
+NEGATIVE = ["the movie was bad", "a boring film", "bad plot and bad actor", "boring story"]
+
 
 def tokenizer():
     return ConvBertTokenizer(vocabulary=VOCAB)
@@ -67,3 +72,22 @@ def keras_logits(model, x):
     import keras
 
     return keras.ops.convert_to_numpy(model(model.preprocessor(x=x), training=False))
+
+
+def spread(model, seed=0):
+    """Every weight far from initialisation (std 1.5/sqrt(fan_in) for
+    matrices, as `convbert_keras.reference.spread_weights` does for
+    transformers): peaked attention and dynamic kernels, so that every
+    branch moves the logits and a wrong one shows."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape, name = variable.shape, variable.path
+        if "embeddings" in name:
+            value = rng.normal(0, 1.0, shape)
+        elif name.endswith("gamma"):
+            value = 1 + rng.normal(0, 0.2, shape)
+        elif len(shape) == 1:
+            value = rng.normal(0, 0.2, shape)
+        else:
+            value = rng.normal(0, 1.5 / np.sqrt(np.prod(shape[:-1])), shape)
+        variable.assign(value.astype(variable.dtype))

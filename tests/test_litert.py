@@ -5,29 +5,11 @@ import pytest
 import tensorflow as tf
 from support import keras_logits
 from support import sentiment_classifier
+from support import spread
 
 from convbert_keras.export.litert import export_litert
 
 TEXTS = ["the movie was good.", "a bad plot!", "", "it was a good movie and a bad plot."]
-
-
-def spread(model, seed=0):
-    """Every weight far from initialisation (std 1.5/sqrt(fan_in) for
-    matrices, as `convbert_keras.reference.spread_weights` does for
-    transformers): peaked attention and dynamic kernels, so that every
-    branch moves the logits and a wrong one shows."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        shape, name = variable.shape, variable.path
-        if "embeddings" in name:
-            value = rng.normal(0, 1.0, shape)
-        elif name.endswith("gamma"):
-            value = 1 + rng.normal(0, 0.2, shape)
-        elif len(shape) == 1:
-            value = rng.normal(0, 0.2, shape)
-        else:
-            value = rng.normal(0, 1.5 / np.sqrt(np.prod(shape[:-1])), shape)
-        variable.assign(value.astype(variable.dtype))
 
 
 def run_litert(path, ids):

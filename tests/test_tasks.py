@@ -3,6 +3,8 @@ import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
+from support import NEGATIVE
+from support import POSITIVE
 from support import backbone
 from support import sentiment_classifier
 from support import tokenizer
@@ -19,9 +21,6 @@ from convbert_keras import ConvBertTokenizer
 # epochs: every epoch starts a new tf.data iterator, whose tokenizer kernels
 # (large Unicode regexes) cost more than a tiny model's steps.
 REPEAT = 10
-
-POSITIVE = ["the movie was good", "a great film", "good plot and great actor", "great story"]
-NEGATIVE = ["the movie was bad", "a boring film", "bad plot and bad actor", "boring story"]
 
 
 @pytest.mark.slow

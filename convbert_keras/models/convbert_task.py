@@ -54,6 +54,18 @@ class ConvBertTask(TransformersPresets):
                     )
         _TASKS.append(cls)
 
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        """Keras' `compile`, where `jit_compile="auto"` compiles the steps
+        on TensorFlow (with XLA, on CPUs too, unlike Keras' own "auto") and
+        on JAX (with `jax.jit`), and runs them eagerly on PyTorch, where
+        `torch.compile` recompiles Keras' layers again and again and costs
+        more than it saves."""
+        import keras
+
+        if jit_compile == "auto":
+            jit_compile = keras.config.backend() != "torch"
+        super().compile(*args, jit_compile=jit_compile, **kwargs)
+
     @classmethod
     def preprocessor_defaults(cls, sequence_length):
         """Preprocessor arguments for inputs of `sequence_length` tokens."""

@@ -61,7 +61,13 @@ class ConvBertMaskedLM(ConvBertTask, ReplicaXlaSteps, MaskedLM):
         self.tie_word_embeddings = tie_word_embeddings
 
     def compile(
-        self, optimizer="auto", loss="auto", *, weighted_metrics="auto", jit_compile=True, **kwargs
+        self,
+        optimizer="auto",
+        loss="auto",
+        *,
+        weighted_metrics="auto",
+        jit_compile="auto",
+        **kwargs,
     ):
         """`MaskedLM.compile` with XLA on by default."""
         super().compile(

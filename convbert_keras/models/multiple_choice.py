@@ -89,7 +89,9 @@ class ConvBertMultipleChoice(ConvBertTask, TracedPreprocessing, ReplicaXlaSteps,
         # === Config ===
         self.dropout = dropout
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", jit_compile=True, **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, metrics="auto", jit_compile="auto", **kwargs
+    ):
         """Adam 5e-5, cross-entropy over the choices, accuracy; XLA on."""
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(5e-5)

@@ -80,7 +80,9 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
         outputs = self.span_logits(self.output_dense(sequence))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", jit_compile=True, **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, metrics="auto", jit_compile="auto", **kwargs
+    ):
         """Adam 5e-5, the mean start/end cross-entropy, the accuracy of the
         start and end positions; XLA on."""
         if optimizer == "auto":

@@ -90,7 +90,9 @@ class ConvBertTextClassifier(ConvBertTask, TracedPreprocessing, ReplicaXlaSteps,
         self.dropout = dropout
         self.pooling = pooling
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", jit_compile=True, **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, metrics="auto", jit_compile="auto", **kwargs
+    ):
         """`TextClassifier.compile`, with XLA on by default, and mean squared
         error with mean absolute error as defaults for regression."""
         # Task.__init__ compiles before `num_classes` is set: ask the head.

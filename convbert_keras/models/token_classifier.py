@@ -69,7 +69,13 @@ class ConvBertTokenClassifier(ConvBertTask, TracedPreprocessing, ReplicaXlaSteps
         self.dropout = dropout
 
     def compile(
-        self, optimizer="auto", loss="auto", *, weighted_metrics="auto", jit_compile=True, **kwargs
+        self,
+        optimizer="auto",
+        loss="auto",
+        *,
+        weighted_metrics="auto",
+        jit_compile="auto",
+        **kwargs,
     ):
         """Adam 5e-5, sparse cross-entropy on logits and accuracy, both
         weighted so that only first word pieces count; XLA on."""
