@@ -27,6 +27,8 @@ from convbert_keras.models.configs import convbert_config
 from convbert_keras.reference import hf_config_kwargs
 
 FRAMEWORKS = ("convbert_keras", "torch", "keras_hub_bert")
+# The Keras backends the Keras cases (ours and keras-hub's BERT) can run on.
+BACKENDS = ("tensorflow", "jax", "torch")
 NUM_CLASSES = 2
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_worker.py")
 
@@ -73,8 +75,11 @@ def bert_forward_flops(config, batch_size, length):
 
 
 def run_worker(spec, timeout=3600):
-    """Runs `worker_main(spec)` in a fresh Python; returns its dict or an error."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    """Runs `worker_main(spec)` in a fresh Python (under the Keras backend
+    `spec["backend"]`, by default TensorFlow); returns its dict or an error."""
+    env = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=spec.get("backend", "tensorflow")
+    )
     result = subprocess.run(
         [sys.executable, WORKER, json.dumps(spec)],
         capture_output=True,
@@ -110,18 +115,29 @@ def run_benchmark(
     warmup=2,
     repeats=5,
     config_overrides=None,
+    backend="tensorflow",
     log=print,
 ):
-    """Measures every case; returns `{"matmul_gflops": ..., "results": [...]}`.
+    """Measures every case; returns `{"matmul_gflops": ..., "backend": ...,
+    "results": [...]}`.
+
+    `backend` is the Keras backend of the Keras cases and of the matmul
+    reference: `"jax"` compiles with `jax.jit` and runs on a GPU when JAX
+    sees one, so a machine with JAX, Keras and keras-hub (no TensorFlow) can
+    time ours against PyTorch. Peak memory is the host's.
 
     Each result: framework, size, mode, batch_size, length, ms_per_step,
     tokens_per_s, peak_memory_mb, gflops, matmul_fraction, and
     `speedup_vs_<framework>` for the references measured on the same case.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; expected one of {BACKENDS}.")
     if "torch" in frameworks and not torch_available():
         log("torch/transformers not installed: skipping the PyTorch reference")
         frameworks = tuple(f for f in frameworks if f != "torch")
-    matmul = run_worker({"framework": "matmul", "warmup": warmup, "repeats": repeats})
+    matmul = run_worker(
+        {"framework": "matmul", "backend": backend, "warmup": warmup, "repeats": repeats}
+    )
     matmul_gflops = matmul.get("gflops")
     log(
         f"matmul reference: {matmul_gflops:.1f} GFLOP/s"
@@ -139,6 +155,7 @@ def run_benchmark(
                     for framework in frameworks:
                         spec = {
                             "framework": framework,
+                            "backend": backend,
                             "batch_size": batch_size,
                             "config": {"backbone": config, "hf": hf_config_kwargs(config)}
                             if framework == "torch"
@@ -156,6 +173,7 @@ def run_benchmark(
                         )(config, batch_size, length) * (3 if mode == "train" else 1)
                         row = {
                             "framework": framework,
+                            "backend": "torch (eager)" if framework == "torch" else backend,
                             "size": size,
                             "mode": mode,
                             "batch_size": batch_size,
@@ -194,7 +212,7 @@ def run_benchmark(
                                 ours["peak_memory_mb"] / row["peak_memory_mb"]
                             )
                     results.extend(case)
-    return {"matmul_gflops": matmul_gflops, "results": results}
+    return {"matmul_gflops": matmul_gflops, "backend": backend, "results": results}
 
 
 def format_row(row):

@@ -94,7 +94,9 @@ def _keras_worker(framework, config, batch_size, length, mode, warmup, repeats):
     model.compile(
         optimizer=keras.optimizers.AdamW(1e-4),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=True,
+        # XLA on TensorFlow, jax.jit on JAX; torch.compile would time its
+        # recompilations (see ConvBertTask.compile).
+        jit_compile=keras.config.backend() != "torch",
     )
     if mode == "train":
         return _median_seconds(lambda: model.train_on_batch(x, y), warmup, repeats)
@@ -134,18 +136,38 @@ def _torch_worker(config, batch_size, length, mode, warmup, repeats):
     return _median_seconds(infer, warmup, repeats)
 
 
-def _matmul_worker(warmup, repeats):
-    """Best GFLOP/s of large float32 matrix products under XLA."""
+def _matmul_runner(backend, a, b):
+    """A function that computes `a @ b` (NumPy float32) to completion with
+    the backend's compiler (XLA through TensorFlow or jax.jit; PyTorch's
+    eager kernels)."""
+    if backend == "jax":
+        import jax
+
+        matmul = jax.jit(lambda a, b: a @ b)
+        a, b = jax.device_put(a), jax.device_put(b)
+        return lambda: matmul(a, b).block_until_ready()
+    if backend == "torch":
+        import torch
+
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
+        return lambda: torch.matmul(a, b)
     import tensorflow as tf
 
+    matmul = tf.function(lambda a, b: tf.matmul(a, b), jit_compile=True)
+    a, b = tf.constant(a), tf.constant(b)
+    return lambda: matmul(a, b).numpy()
+
+
+def _matmul_worker(backend, warmup, repeats):
+    """Best GFLOP/s of large float32 matrix products on `backend`."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
     best = 0.0
     for m, k, n in ((2048, 1024, 256), (4096, 1024, 1024), (2048, 2048, 2048)):
-        a = tf.random.normal((m, k))
-        b = tf.random.normal((k, n))
-        matmul = tf.function(lambda a, b: tf.matmul(a, b), jit_compile=True)
-        seconds = _median_seconds(
-            lambda matmul=matmul, a=a, b=b: matmul(a, b).numpy(), warmup, repeats
-        )
+        a = rng.standard_normal((m, k), dtype="float32")
+        b = rng.standard_normal((k, n), dtype="float32")
+        seconds = _median_seconds(_matmul_runner(backend, a, b), warmup, repeats)
         best = max(best, 2 * m * k * n / seconds / 1e9)
     return best
 
@@ -154,7 +176,7 @@ def worker_main(spec):
     """Runs one measurement described by `spec`; returns a result dict."""
     warmup, repeats = spec["warmup"], spec["repeats"]
     if spec["framework"] == "matmul":
-        return {"gflops": _matmul_worker(warmup, repeats)}
+        return {"gflops": _matmul_worker(spec.get("backend", "tensorflow"), warmup, repeats)}
     config = spec["config"]
     if spec["framework"] == "torch":
         seconds = _torch_worker(

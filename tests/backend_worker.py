@@ -7,7 +7,8 @@ loads it, computes its outputs on the token ids of `WORK_DIR/inputs.npz`,
 fits it on raw examples (tokenized in `tf.data`, as keras-hub does on every
 backend), predicts raw examples, saves it as a preset and loads that again.
 Writes `WORK_DIR/<backend>/`: `results.json`, `outputs.npz` (before
-training), `trained.npz` (after) and the presets it saved.
+training), `trained.npz` (after), the presets it saved and each one's
+weights as the backend held them (`<name>_weights.npz`).
 """
 
 import json
@@ -51,6 +52,10 @@ def check(name, work_dir, inputs, out_dir):
         trained = outputs(model, inputs)
     saved = os.path.join(out_dir, "presets", name)
     model.save_to_preset(saved)
+    np.savez(
+        os.path.join(out_dir, f"{name}_weights.npz"),
+        **{v.path: keras.ops.convert_to_numpy(v) for v in model.weights},
+    )
     reloaded = CLASSES[name].from_preset(saved)
     result["reload_difference"] = float(np.abs(outputs(reloaded, inputs) - trained).max())
     return result, before, trained
@@ -68,6 +73,7 @@ def learning_losses():
 
 
 def main(work_dir):
+    keras.utils.set_random_seed(0)
     backend = keras.config.backend()
     out_dir = os.path.join(work_dir, backend)
     os.makedirs(out_dir, exist_ok=True)

@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -119,6 +121,45 @@ def test_harness_measures_every_framework_end_to_end():
         rows["torch"]["ms_per_step"] / rows["convbert_keras"]["ms_per_step"]
     )
     assert report["matmul_gflops"] > 0
+
+
+# Installed in every process started with it on PYTHONPATH (as
+# `sitecustomize`): TensorFlow cannot be imported, as on a machine without it.
+NO_TENSORFLOW = """
+import importlib.abc, sys
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("tensorflow", "tensorflow_text"):
+            raise ImportError(f"{name} is not installed here")
+
+sys.meta_path.insert(0, NoTensorFlow())
+"""
+
+
+@pytest.mark.slow
+def test_jax_backend_times_ours_on_a_machine_without_tensorflow(tmp_path, monkeypatch):
+    (tmp_path / "sitecustomize.py").write_text(NO_TENSORFLOW)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    blocked = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True)
+    assert blocked.returncode != 0  # the stand-in for a machine without TensorFlow works
+    report = benchmark.run_benchmark(
+        sizes=("small",),
+        lengths=(16,),
+        batch_sizes=(2,),
+        modes=("train",),
+        frameworks=("convbert_keras",),
+        warmup=1,
+        repeats=1,
+        config_overrides={"num_layers": 1},
+        backend="jax",
+        log=lambda _: None,
+    )
+    assert report["backend"] == "jax" and report["matmul_gflops"] > 0
+    (row,) = report["results"]
+    assert "error" not in row, row
+    assert row["backend"] == "jax" and row["mode"] == "train" and row["ms_per_step"] > 0
 
 
 def test_strategy_table_gives_the_xla_speed_up():

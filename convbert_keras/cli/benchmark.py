@@ -36,6 +36,13 @@ def main(argv=None):
     parser.add_argument(
         "--frameworks", nargs="+", default=list(benchmark.FRAMEWORKS), choices=benchmark.FRAMEWORKS
     )
+    parser.add_argument(
+        "--backend",
+        default="tensorflow",
+        choices=benchmark.BACKENDS,
+        help="Keras backend of the Keras cases and the matmul reference (jax: jax.jit, "
+        "on a GPU when JAX sees one)",
+    )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--num-layers", type=int, help="override the depth (quick runs)")
@@ -65,6 +72,7 @@ def main(argv=None):
         warmup=args.warmup,
         repeats=args.repeats,
         config_overrides={"num_layers": args.num_layers} if args.num_layers else None,
+        backend=args.backend,
     )
     report["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform()}
     paths = benchmark.write_report(report, args.output)

@@ -9,8 +9,6 @@ variables are not part of the backbone.
 import os
 import warnings
 
-import tensorflow as tf
-
 from convbert_keras.convert.weights import tf_layout_to_torch
 from convbert_keras.convert.weights import tf_name_to_hf
 
@@ -23,6 +21,8 @@ def read_tf1_checkpoint(path):
     Warns about non-optimizer variables outside the discriminator, which are
     left out.
     """
+    import tensorflow as tf
+
     prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
     if prefix is None:
         raise FileNotFoundError(f"No TensorFlow checkpoint found in {path}.")
