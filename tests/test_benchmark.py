@@ -123,6 +123,11 @@ def test_harness_measures_every_framework_end_to_end():
     assert report["matmul_gflops"] > 0
 
 
+def test_unknown_backend_is_named():
+    with pytest.raises(ValueError, match="Unknown backend 'mxnet'"):
+        benchmark.run_benchmark(backend="mxnet", log=lambda _: None)
+
+
 # Installed in every process started with it on PYTHONPATH (as
 # `sitecustomize`): TensorFlow cannot be imported, as on a machine without it.
 NO_TENSORFLOW = """
