@@ -7,7 +7,10 @@ inputs and in separate worker processes (so peak memory is per case):
   through Keras' `fit` path (`train_on_batch`, `jit_compile=True`) and
   inference through `predict_on_batch` (also compiled);
 - `torch`: transformers' PyTorch `ConvBertForSequenceClassification`, when
-  torch and transformers are installed;
+  torch and transformers are installed, run eagerly;
+- `torch_compiled`: the same under `torch.compile` (the default inductor
+  backend), the strongest PyTorch anchor; its compilation time, the first
+  step's excess over the median, is reported apart (`compile_seconds`);
 - `keras_hub_bert`: keras-hub's `BertTextClassifier` of the same width and
   depth, compiled with `jit_compile=True`.
 
@@ -26,7 +29,8 @@ import sys
 from convbert_keras.models.configs import convbert_config
 from convbert_keras.reference import hf_config_kwargs
 
-FRAMEWORKS = ("convbert_keras", "torch", "keras_hub_bert")
+FRAMEWORKS = ("convbert_keras", "torch", "torch_compiled", "keras_hub_bert")
+TORCH_FRAMEWORKS = ("torch", "torch_compiled")
 # The Keras backends the Keras cases (ours and keras-hub's BERT) can run on.
 BACKENDS = ("tensorflow", "jax", "torch")
 NUM_CLASSES = 2
@@ -132,9 +136,9 @@ def run_benchmark(
     """
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; expected one of {BACKENDS}.")
-    if "torch" in frameworks and not torch_available():
+    if set(frameworks) & set(TORCH_FRAMEWORKS) and not torch_available():
         log("torch/transformers not installed: skipping the PyTorch reference")
-        frameworks = tuple(f for f in frameworks if f != "torch")
+        frameworks = tuple(f for f in frameworks if f not in TORCH_FRAMEWORKS)
     matmul = run_worker(
         {"framework": "matmul", "backend": backend, "warmup": warmup, "repeats": repeats}
     )
@@ -158,7 +162,7 @@ def run_benchmark(
                             "backend": backend,
                             "batch_size": batch_size,
                             "config": {"backbone": config, "hf": hf_config_kwargs(config)}
-                            if framework == "torch"
+                            if framework in TORCH_FRAMEWORKS
                             else config,
                             "length": length,
                             "mode": mode,
@@ -173,7 +177,10 @@ def run_benchmark(
                         )(config, batch_size, length) * (3 if mode == "train" else 1)
                         row = {
                             "framework": framework,
-                            "backend": "torch (eager)" if framework == "torch" else backend,
+                            "backend": {
+                                "torch": "torch (eager)",
+                                "torch_compiled": "torch.compile",
+                            }.get(framework, backend),
                             "size": size,
                             "mode": mode,
                             "batch_size": batch_size,
@@ -191,6 +198,8 @@ def run_benchmark(
                                 peak_memory_with_warmup_mb=measured["peak_memory_with_warmup_mb"],
                                 gflops=flops / seconds / 1e9,
                             )
+                            if "compile_seconds" in measured:
+                                row["compile_seconds"] = measured["compile_seconds"]
                             if matmul_gflops:
                                 row["matmul_fraction"] = row["gflops"] / matmul_gflops
                         log(format_row(row))
@@ -222,9 +231,12 @@ def format_row(row):
     )
     if "error" in row:
         return f"{head} error: {row['error']}"
+    compile_time = (
+        f" (compiled in {row['compile_seconds']:.1f} s)" if "compile_seconds" in row else ""
+    )
     return (
         f"{head} {row['ms_per_step']:9.1f} ms {row['tokens_per_s']:9.0f} tok/s "
-        f"{row['peak_memory_mb']:7.0f} MB {row['gflops']:6.1f} GFLOP/s"
+        f"{row['peak_memory_mb']:7.0f} MB {row['gflops']:6.1f} GFLOP/s{compile_time}"
     )
 
 
@@ -261,9 +273,12 @@ def summary_table(report):
             memory = ours["peak_memory_mb"] / row["peak_memory_mb"]
             ratio = f"{speed:.2f}x faster, {memory:.2f}x memory"
         fraction = f"{100 * row['matmul_fraction']:.0f}%" if "matmul_fraction" in row else ""
+        framework = row["framework"]
+        if "compile_seconds" in row:
+            framework += f" (compiled in {row['compile_seconds']:.0f} s)"
         lines.append(
             f"| {row['size']} | {row['mode']} | {row['batch_size']} | {row['length']} | "
-            f"{row['framework']} | "
+            f"{framework} | "
             f"{row['ms_per_step']:.1f} | {row['tokens_per_s']:.0f} | {row['peak_memory_mb']:.0f} | "
             f"{row['gflops']:.1f} | {fraction} | {ratio} |"
         )

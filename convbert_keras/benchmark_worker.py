@@ -36,8 +36,13 @@ def _peak_memory_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _median_seconds(fn, warmup, repeats):
-    for _ in range(warmup):
+def _timed_steps(fn, warmup, repeats):
+    """`(first, median)`: the seconds of the first call (which compiles,
+    where anything does) and the median of `repeats` calls after `warmup`."""
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    for _ in range(warmup - 1):
         fn()
     _reset_peak_memory()
     times = []
@@ -45,7 +50,11 @@ def _median_seconds(fn, warmup, repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return first, statistics.median(times)
+
+
+def _median_seconds(fn, warmup, repeats):
+    return _timed_steps(fn, warmup, repeats)[1]
 
 
 def _inputs(config, batch_size, length, seed=0):
@@ -103,13 +112,17 @@ def _keras_worker(framework, config, batch_size, length, mode, warmup, repeats):
     return _median_seconds(lambda: model.predict_on_batch(x), warmup, repeats)
 
 
-def _torch_worker(config, batch_size, length, mode, warmup, repeats):
+def _torch_worker(config, batch_size, length, mode, warmup, repeats, compiled=False):
+    """`(first step, median step)` seconds of transformers' PyTorch
+    ConvBERT, eager or under `torch.compile` (default inductor backend; its
+    compilation happens in the first step)."""
     import torch
     import transformers
 
     x, y = _inputs(config["backbone"], batch_size, length)
     hf_config = transformers.ConvBertConfig(**config["hf"], num_labels=NUM_CLASSES)
     model = transformers.ConvBertForSequenceClassification(hf_config)
+    run = torch.compile(model) if compiled else model
     ids = torch.as_tensor(x["token_ids"], dtype=torch.long)
     segments = torch.as_tensor(x["segment_ids"], dtype=torch.long)
     mask = torch.as_tensor(x["padding_mask"], dtype=torch.long)
@@ -120,20 +133,20 @@ def _torch_worker(config, batch_size, length, mode, warmup, repeats):
 
         def step():
             optimizer.zero_grad(set_to_none=True)
-            loss = model(
+            loss = run(
                 input_ids=ids, token_type_ids=segments, attention_mask=mask, labels=labels
             ).loss
             loss.backward()
             optimizer.step()
 
-        return _median_seconds(step, warmup, repeats)
+        return _timed_steps(step, warmup, repeats)
     model.eval()
 
     def infer():
         with torch.no_grad():
-            model(input_ids=ids, token_type_ids=segments, attention_mask=mask)
+            run(input_ids=ids, token_type_ids=segments, attention_mask=mask)
 
-    return _median_seconds(infer, warmup, repeats)
+    return _timed_steps(infer, warmup, repeats)
 
 
 def _matmul_runner(backend, a, b):
@@ -178,10 +191,14 @@ def worker_main(spec):
     if spec["framework"] == "matmul":
         return {"gflops": _matmul_worker(spec.get("backend", "tensorflow"), warmup, repeats)}
     config = spec["config"]
-    if spec["framework"] == "torch":
-        seconds = _torch_worker(
-            config, spec["batch_size"], spec["length"], spec["mode"], warmup, repeats
+    extra = {}
+    if spec["framework"] in ("torch", "torch_compiled"):
+        compiled = spec["framework"] == "torch_compiled"
+        first, seconds = _torch_worker(
+            config, spec["batch_size"], spec["length"], spec["mode"], warmup, repeats, compiled
         )
+        if compiled:
+            extra["compile_seconds"] = max(0.0, first - seconds)
     else:
         seconds = _keras_worker(
             spec["framework"],
@@ -197,6 +214,7 @@ def worker_main(spec):
         "peak_memory_mb": _peak_memory_mb(),
         # ru_maxrss (KiB on Linux) is never reset: it includes compilation.
         "peak_memory_with_warmup_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **extra,
     }
 
 

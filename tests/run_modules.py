@@ -43,7 +43,7 @@ SECONDS = {
     "test_tokenizer.py": 23,
     "test_serving.py": 22,
     "test_xla.py": 22,
-    "test_benchmark.py": 38,
+    "test_benchmark.py": 46,
     "test_convert.py": 20,
     "test_task_declarations.py": 18,
     "test_backbone.py": 15,
