@@ -237,3 +237,31 @@ def test_uploaded_preset_loads_back_from_its_handle(hub, tmp_path, monkeypatch):
     np.testing.assert_array_equal(
         loaded.preprocessor(texts)["token_ids"], classifier.preprocessor(texts)["token_ids"]
     )
+
+
+def test_position_embeddings_extend_by_copying_and_short_inputs_keep_their_outputs():
+    directory = os.path.join(FIXTURES, "tiny")  # 64 positions
+    inputs, expected = load_reference("tiny")
+    base = ConvBertBackbone.from_preset(directory)
+    learned = np.asarray(base.position_embedding.position_embeddings)
+    longer = ConvBertBackbone.from_preset(directory, max_sequence_length=150)
+    table = np.asarray(longer.position_embedding.position_embeddings)
+    assert table.shape == (150, learned.shape[1])
+    np.testing.assert_array_equal(table, np.concatenate([learned, learned, learned[:22]]))
+    # Inputs within the checkpoint's positions see the same model.
+    assert np.abs(sequence_output(longer, inputs) - expected).max() < TOLERANCE
+    long_inputs = {
+        "token_ids": np.full((1, 150), 7, "int32"),
+        "segment_ids": np.zeros((1, 150), "int32"),
+        "padding_mask": np.ones((1, 150), "int32"),
+    }
+    assert np.isfinite(sequence_output(longer, long_inputs)).all()
+
+    shorter = ConvBertBackbone.from_preset(directory, max_sequence_length=16)
+    np.testing.assert_array_equal(
+        np.asarray(shorter.position_embedding.position_embeddings), learned[:16]
+    )
+    cut = {name: value[:, :16] for name, value in inputs.items()}
+    np.testing.assert_allclose(
+        sequence_output(shorter, cut), sequence_output(base, cut), rtol=0, atol=1e-6
+    )

@@ -3,13 +3,35 @@
 import functools
 import os
 
+import numpy as np
+
 from convbert_keras.convert.weights import load_weights_into_backbone
 from convbert_keras.convert.weights import load_weights_into_task
+from convbert_keras.convert.weights import strip_model_prefix
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.convbert_task import ConvBertTask
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 
 BACKBONE_ARCHITECTURE = "ConvBertModel"
+POSITIONS = "embeddings.position_embeddings.weight"
+
+
+def resize_positions(state, length):
+    """`state` with its position embeddings resized to `length` rows.
+
+    Cut to the first `length`; or extended by copying the learned rows in
+    order, again and again (Longformer's rule, Beltagy et al. 2020): every
+    new position starts as a learned one and neighbours keep their learned
+    differences, so the model reads long inputs sensibly from the start
+    and is fine-tuned at the new length.
+    """
+    state = strip_model_prefix(state)
+    table = state.get(POSITIONS)
+    if table is None or len(table) == length:
+        return state
+    copies = -(-length // len(table))
+    state[POSITIONS] = np.tile(table, (copies, 1))[:length]
+    return state
 
 
 class ReferenceCheckpoint:
@@ -57,6 +79,12 @@ class ReferenceCheckpoint:
     def _state_and_path(self):
         return self._read_state()
 
+    def _state_for(self, backbone):
+        # A backbone given another `max_sequence_length` than the
+        # checkpoint's gets its position embeddings resized.
+        state, path = self._state_and_path
+        return resize_positions(state, backbone.max_sequence_length), path
+
     @property
     def architecture(self):
         """The transformers class the checkpoint was saved from."""
@@ -82,10 +110,12 @@ class ReferenceCheckpoint:
         return tokenizer
 
     def backbone(self, cls=ConvBertBackbone, load_weights=True, **kwargs):
-        """The encoder; `kwargs` override the checkpoint's arguments."""
+        """The encoder; `kwargs` override the checkpoint's arguments. A
+        `max_sequence_length` other than the checkpoint's resizes its
+        position embeddings (`resize_positions`)."""
         backbone = cls(**{**self.backbone_kwargs, **kwargs})
         if load_weights:
-            state, path = self._state_and_path
+            state, path = self._state_for(backbone)
             load_weights_into_backbone(backbone, state, source=path)
         return backbone
 
@@ -139,6 +169,6 @@ class ReferenceCheckpoint:
                 "its arguments (e.g. num_classes=2)."
             ) from None
         if head and load_weights:
-            state, path = self._state_and_path
+            state, path = self._state_for(task.backbone)
             load_weights_into_task(task, state, source=path)
         return task

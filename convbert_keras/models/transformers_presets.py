@@ -13,7 +13,11 @@ class TransformersPresets:
     `save_pretrained`. The checkpoint is converted as it loads, by the
     converter of `convert_checkpoint`; nothing is written.
 
-    - A backbone takes the encoder; `kwargs` override its arguments.
+    - A backbone takes the encoder; `kwargs` override its arguments. A
+      longer `max_sequence_length` than the checkpoint's extends its
+      position embeddings by copying the learned ones (Longformer's rule,
+      `convbert_keras.convert.reference_checkpoint.resize_positions`); a
+      shorter one keeps the first.
     - A task takes the checkpoint's head when the checkpoint was saved from
       the task's transformers class (`ConvBertForSequenceClassification`
       for `ConvBertTextClassifier`) and no `num_classes` is given, as
