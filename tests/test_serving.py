@@ -151,3 +151,12 @@ def test_the_serving_benchmark_times_the_export_as_the_server_loads_it(served, t
     recorded = json.loads((tmp_path / "out" / "serving.json").read_text())
     assert recorded["requests"] == 10 and recorded["export"] == version_dir
     assert f"p50 {recorded['p50_ms']} ms" in capsys.readouterr().out
+    # A signature the export lacks: the message, exit status 2, nothing written.
+    with pytest.raises(SystemExit) as stopped:
+        main(
+            ["--serving", version_dir, "--texts", str(texts), "--signature", "classify"]
+            + ["--output", str(tmp_path / "refused")]
+        )
+    assert stopped.value.code == 2
+    assert "has no signature 'classify'" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
