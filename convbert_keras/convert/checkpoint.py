@@ -79,20 +79,14 @@ def convert_checkpoint(
         raise ValueError(
             f"Unknown task {task!r}; expected 'auto', 'backbone' or one of {hf_architectures()}."
         )
+    if vocabulary is not None:
+        checkpoint.vocabulary = vocabulary
     if architecture == BACKBONE_ARCHITECTURE:
-        tokenizer = None
-        if vocabulary or checkpoint.vocabulary:
-            tokenizer = checkpoint.tokenizer(vocabulary=vocabulary)
+        # The vocabulary is checked before any weights are read.
+        tokenizer = checkpoint.tokenizer() if checkpoint.vocabulary is not None else None
         model = checkpoint.backbone()
     else:
-        task_cls = task_for_architecture(architecture)
-        preprocessor = None
-        if vocabulary or checkpoint.vocabulary:
-            tokenizer = checkpoint.tokenizer(task_cls.preprocessor_cls.tokenizer_cls, vocabulary)
-            preprocessor = checkpoint.preprocessor(
-                task_cls.preprocessor_cls, task_cls, tokenizer=tokenizer
-            )
-        model = checkpoint.task(task_cls, head=True, preprocessor=preprocessor)
+        model = checkpoint.task(task_for_architecture(architecture), head=True)
     if output_dir is not None:
         model.save_to_preset(output_dir)
         if architecture == BACKBONE_ARCHITECTURE and tokenizer is not None:
