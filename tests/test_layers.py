@@ -291,6 +291,30 @@ def test_gelu_exact_values_and_gradient():
     np.testing.assert_allclose(tape.gradient(ours, x), tape.gradient(keras_exact, x), atol=1e-5)
 
 
+def test_gelu_exact_gradient_recomputes_the_cdf_under_xla():
+    """The backward pass computes erf again from the input instead of
+    keeping the forward's erf alive: two erf instructions in the compiled
+    gradient, where XLA's common-subexpression elimination leaves one (the
+    forward's, kept until the backward pass) when the recomputation is not
+    made to depend on the upstream gradient."""
+    import re
+
+    import tensorflow as tf
+
+    from convbert_keras.layers.activations import gelu_exact
+
+    @tf.function(jit_compile=True)
+    def value_and_gradient(x, weights):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(gelu_exact(x) * weights)
+        return y, tape.gradient(y, x)
+
+    x = tf.constant(np.linspace(-3, 3, 64), "float32")
+    hlo = value_and_gradient.experimental_get_compiler_ir(x, x)(stage="optimized_hlo")
+    assert len(re.findall(r" erf\(", hlo)) == 2
+
+
 def test_grouped_dense_rejects_non_positive_groups():
     with pytest.raises(ValueError, match="`num_groups` must be a positive integer"):
         GroupedDense(units=4, num_groups=0)
