@@ -75,7 +75,9 @@ class HashDropout(keras.layers.Dropout):
     `1 - rate` (to 2^-24) and scaled by `1 / (1 - rate)`. Other backends
     use Keras' own dropout, and so does a `noise_shape`.
 
-    Arguments, input and output shapes are those of `keras.layers.Dropout`.
+    Arguments, input and output shapes are those of `keras.layers.Dropout`;
+    `call` also takes `seed`, an int32 pair from `next_seed()`, to draw a
+    given mask again (TensorFlow only).
 
     Example:
     ```python
@@ -84,7 +86,13 @@ class HashDropout(keras.layers.Dropout):
     ```
     """
 
-    def call(self, inputs, training=False):
+    def next_seed(self):
+        """Draws the seed of the next mask, to pass as `call(..., seed=)`:
+        a computation run twice with the same seed (a rematerialised layer
+        recomputed in the backward pass) drops the same elements."""
+        return int32_seed(self.seed_generator.next())
+
+    def call(self, inputs, training=False, seed=None):
         if (
             not training
             or self.rate == 0
@@ -96,7 +104,8 @@ class HashDropout(keras.layers.Dropout):
 
         from convbert_keras.distribute import replica_row_offset
 
-        seed = int32_seed(self.seed_generator.next())
+        if seed is None:
+            seed = int32_seed(self.seed_generator.next())
         shape = tf.shape(inputs)
         uniform24 = hash_uniform_bits(shape, seed, replica_row_offset(shape[0]))
         keep = uniform24 >= int(round(self.rate * (1 << 24)))

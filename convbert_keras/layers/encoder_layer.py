@@ -7,6 +7,15 @@ from convbert_keras.layers.initializers import clone_initializer
 from convbert_keras.layers.mixed_attention import MixedAttention
 
 
+def check_remat_backend(remat):
+    if remat and keras.config.backend() != "tensorflow":
+        raise ValueError(
+            "`remat=True` is implemented for the TensorFlow backend (it passes the "
+            "dropout seeds into `tf.recompute_grad`); the Keras backend is "
+            f"{keras.config.backend()!r}. Set KERAS_BACKEND=tensorflow or use remat=False."
+        )
+
+
 @keras.saving.register_keras_serializable(package="convbert_keras")
 class ConvBertEncoderLayer(keras.layers.Layer):
     """One ConvBERT block: mixed attention, then a (grouped) feed-forward.
@@ -25,6 +34,12 @@ class ConvBertEncoderLayer(keras.layers.Layer):
             of both sub-blocks.
         layer_norm_epsilon: float. 1e-12 in the references.
         kernel_initializer: initializer of every kernel.
+        remat: bool. Rematerialise the layer in training: keep only its
+            input for the backward pass and compute the layer again there
+            (`tf.recompute_grad`), with the dropout masks of the forward pass
+            (their seeds are drawn once and passed in). Memory for
+            activations falls to about one layer's worth, for about a third
+            more compute. TensorFlow backend only.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments: `hidden_states` `(B, L, H)`, `padding_mask` `(B, L)`
@@ -49,9 +64,11 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         layer_norm_epsilon=1e-12,
         mask_padding_in_conv=False,
         kernel_initializer="glorot_uniform",
+        remat=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        check_remat_backend(remat)
         if num_groups < 1 or intermediate_dim % num_groups:
             raise ValueError(
                 f"`intermediate_dim` ({intermediate_dim}) must be divisible by "
@@ -67,6 +84,7 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.mask_padding_in_conv = mask_padding_in_conv
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.remat = remat
         self.attention = MixedAttention(
             num_heads=num_heads,
             head_ratio=head_ratio,
@@ -128,14 +146,32 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, hidden_states, padding_mask=None, training=None):
-        attended = self.attention(hidden_states, padding_mask=padding_mask, training=training)
-        attended = self.attention_dropout(attended, training=training)
+        if not (self.remat and training):
+            return self._block(hidden_states, padding_mask, training)
+        import tensorflow as tf
+
+        # Drawn here, outside the recomputed function: drawing advances the
+        # seed generators, so a draw inside would give the recomputation
+        # other masks than the forward pass, and wrong gradients.
+        seeds = [
+            self.attention.probs_dropout.next_seed(),
+            self.attention_dropout.next_seed(),
+            self.feedforward_dropout.next_seed(),
+        ]
+        return tf.recompute_grad(lambda x: self._block(x, padding_mask, True, seeds))(hidden_states)
+
+    def _block(self, hidden_states, padding_mask, training, seeds=(None, None, None)):
+        probs_seed, attention_seed, feedforward_seed = seeds
+        attended = self.attention(
+            hidden_states, padding_mask=padding_mask, training=training, dropout_seed=probs_seed
+        )
+        attended = self.attention_dropout(attended, training=training, seed=attention_seed)
         x = self.attention_layer_norm(hidden_states + attended)
         h = self.feedforward_intermediate_dense(x)
         # Exact (erf) GELU, as the references; keras.ops.gelu defaults to tanh.
         h = gelu_exact(h)
         h = self.feedforward_output_dense(h)
-        h = self.feedforward_dropout(h, training=training)
+        h = self.feedforward_dropout(h, training=training, seed=feedforward_seed)
         return self.feedforward_layer_norm(x + h)
 
     def compute_output_shape(self, hidden_states_shape, padding_mask_shape=None):
@@ -155,6 +191,7 @@ class ConvBertEncoderLayer(keras.layers.Layer):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "mask_padding_in_conv": self.mask_padding_in_conv,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "remat": self.remat,
             }
         )
         return config

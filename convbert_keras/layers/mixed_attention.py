@@ -59,6 +59,8 @@ class MixedAttention(keras.layers.Layer):
         hidden_states: `(B, L, H)`.
         padding_mask: optional `(B, L)`, 1 for tokens, 0 for padding.
         training: bool, enables dropout.
+        dropout_seed: optional seed of the probabilities' dropout mask, from
+            `probs_dropout.next_seed()` (see `HashDropout`).
 
     Returns: `(B, L, H)`.
 
@@ -132,7 +134,7 @@ class MixedAttention(keras.layers.Layer):
     def _split_heads(self, x):
         return ops.reshape(x, (*ops.shape(x)[:-1], self.attention_heads, self.head_dim))
 
-    def call(self, hidden_states, padding_mask=None, training=None):
+    def call(self, hidden_states, padding_mask=None, training=None, dropout_seed=None):
         query = self.query_dense(hidden_states)
         key = self._split_heads(self.key_dense(hidden_states))
         value = self._split_heads(self.value_dense(hidden_states))
@@ -147,7 +149,7 @@ class MixedAttention(keras.layers.Layer):
             key_mask = ops.cast(padding_mask, "float32")[:, None, None, :]
             scores = scores + (1.0 - key_mask) * -1e9
         probs = ops.softmax(scores, axis=-1)
-        probs = self.probs_dropout(probs, training=training)
+        probs = self.probs_dropout(probs, training=training, seed=dropout_seed)
         context = ops.einsum("bhqk,bkhd->bqhd", ops.cast(probs, self.compute_dtype), value)
         if self.conv_type != "none":
             conv = self.span_dynamic_conv(

@@ -5,6 +5,7 @@ from keras_hub.models import Backbone
 
 from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.layers.encoder_layer import ConvBertEncoderLayer
+from convbert_keras.layers.encoder_layer import check_remat_backend
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.layers.mixed_attention import attention_layout
 from convbert_keras.models.transformers_presets import TransformersPresets
@@ -46,6 +47,12 @@ class ConvBertBackbone(TransformersPresets, Backbone):
             tokens next to them, so outputs depend on the amount of padding.
             `True` zeroes padded positions in the conv branch, which makes
             outputs independent of padding (e.g. for dynamic batching).
+        remat: bool. Rematerialise every encoder layer in training: the
+            backward pass computes each layer again from its input, with the
+            forward pass's dropout masks, instead of keeping its activations.
+            Same gradients, less memory (longer sequences, larger batches)
+            for about a third more compute. TensorFlow backend only. See
+            `ConvBertEncoderLayer`.
         shared_embeddings: another `ConvBertBackbone` whose embedding tables
             and embedding LayerNorm this one uses (the same variables), as
             ELECTRA's generator does with its discriminator. Not part of the
@@ -88,6 +95,7 @@ class ConvBertBackbone(TransformersPresets, Backbone):
         num_segments=2,
         layer_norm_epsilon=1e-12,
         mask_padding_in_conv=False,
+        remat=False,
         shared_embeddings=None,
         dtype=None,
         **kwargs,
@@ -109,6 +117,7 @@ class ConvBertBackbone(TransformersPresets, Backbone):
             raise ValueError(f"`dropout` must be in [0, 1). Received: {dropout}")
         # Fail here, with the argument names, rather than deep in a layer.
         attention_layout(hidden_dim, num_heads, head_ratio, conv_type)
+        check_remat_backend(remat)
 
         if shared_embeddings is not None:
             self._check_shareable(
@@ -169,6 +178,7 @@ class ConvBertBackbone(TransformersPresets, Backbone):
                 layer_norm_epsilon=layer_norm_epsilon,
                 mask_padding_in_conv=mask_padding_in_conv,
                 kernel_initializer=convbert_kernel_initializer(),
+                remat=remat,
                 dtype=dtype,
                 name=f"transformer_layer_{i}",
             )
@@ -216,6 +226,7 @@ class ConvBertBackbone(TransformersPresets, Backbone):
         self.num_segments = num_segments
         self.layer_norm_epsilon = layer_norm_epsilon
         self.mask_padding_in_conv = mask_padding_in_conv
+        self.remat = remat
 
     @staticmethod
     def _check_shareable(other, vocabulary_size, embedding_dim, max_sequence_length, num_segments):
@@ -252,6 +263,7 @@ class ConvBertBackbone(TransformersPresets, Backbone):
                 "num_segments": self.num_segments,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "mask_padding_in_conv": self.mask_padding_in_conv,
+                "remat": self.remat,
             }
         )
         return config

@@ -28,6 +28,7 @@ _SHARED_ARGUMENTS = (
     "num_segments",
     "layer_norm_epsilon",
     "mask_padding_in_conv",
+    "remat",
 )
 
 
