@@ -74,11 +74,11 @@ def _keras_worker(framework, config, batch_size, length, mode, warmup, repeats):
     import keras
 
     x, y = _inputs(config, batch_size, length)
-    if framework == "convbert_keras":
+    if framework in ("convbert_keras", "convbert_keras_remat"):
         from convbert_keras.layers.dropout import HashDropout
         from convbert_keras.models.backbone import ConvBertBackbone
 
-        backbone = ConvBertBackbone(**config)
+        backbone = ConvBertBackbone(**config, remat=framework == "convbert_keras_remat")
         # The reference sequence-classification head ([CLS], dense, GELU).
         cls = backbone.output["pooled_output"]
         hidden = keras.layers.Dense(config["hidden_dim"], activation="gelu")(

@@ -113,10 +113,14 @@ def test_harness_measures_every_framework_end_to_end():
         log=lambda _: None,
     )
     rows = {r["framework"]: r for r in report["results"]}
-    assert set(rows) == set(benchmark.FRAMEWORKS)
+    assert set(rows) == set(benchmark.DEFAULT_FRAMEWORKS)
     for row in rows.values():
         assert "error" not in row, row
         assert row["ms_per_step"] > 0 and row["peak_memory_mb"] > 0
+    # XLA's planned scratch memory, for the cases XLA compiles.
+    for framework in ("convbert_keras", "keras_hub_bert"):
+        assert rows[framework]["xla_buffers_mb"] > 0
+    assert "xla_buffers_mb" not in rows["torch"]
     for anchor in ("torch", "torch_compiled"):
         assert rows["convbert_keras"][f"speedup_vs_{anchor}"] == pytest.approx(
             rows[anchor]["ms_per_step"] / rows["convbert_keras"]["ms_per_step"]
@@ -129,6 +133,27 @@ def test_harness_measures_every_framework_end_to_end():
     assert "compile_seconds" not in rows["torch"]
     assert "compiled in" in benchmark.summary_table(report)
     assert report["matmul_gflops"] > 0
+
+
+def test_xla_temp_bytes_reads_the_largest_scratch_buffer_of_the_step(tmp_path):
+    def write(name, sizes):
+        lines = [f"allocation {i}: size {n}, {kind}:" for i, (n, kind) in enumerate(sizes)]
+        (tmp_path / name).write_text("\n".join(lines))
+
+    write(
+        "module_0001.a_inference_one_step_on_data_12__.7.cpu_after_optimizations-buffer-assignment.txt",
+        [(4096, "parameter 0"), (1000, "preallocated-temp"), (9999, "constant")],
+    )
+    write(
+        "module_0002.a_inference_one_step_on_data_30__.9.cpu_after_optimizations-buffer-assignment.txt",
+        [(2500, "preallocated-temp")],
+    )
+    write(
+        "module_0003.other_function.cpu_after_optimizations-buffer-assignment.txt",
+        [(10**9, "preallocated-temp")],
+    )
+    assert benchmark.xla_temp_bytes(str(tmp_path)) == 2500
+    assert benchmark.xla_temp_bytes(str(tmp_path), module="no_such_function") is None
 
 
 def test_unknown_backend_is_named():

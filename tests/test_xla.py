@@ -10,24 +10,32 @@ import sys
 
 import pytest
 
+from convbert_keras.benchmark import xla_temp_bytes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def compiled_modules(tmp_path, mode, jit):
-    dump = tmp_path / f"dump_{mode}_{jit}"
+def probe(tmp_path, *arguments):
+    """Runs xla_probe.py with XLA's dump on; returns (dump folder, stdout)."""
+    dump = tmp_path / ("dump_" + "_".join(arguments))
     env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={dump}", TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, os.path.join(HERE, "xla_probe.py"), mode, jit],
+        [sys.executable, os.path.join(HERE, "xla_probe.py"), *arguments],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return dump, result.stdout
+
+
+def compiled_modules(tmp_path, mode, jit):
+    dump, stdout = probe(tmp_path, mode, jit)
     if not dump.exists():
-        return [], result.stdout
+        return [], stdout
     names = [n for n in os.listdir(dump) if n.endswith("before_optimizations.txt")]
-    return names, result.stdout
+    return names, stdout
 
 
 @pytest.mark.slow
@@ -43,3 +51,13 @@ def test_auto_does_not_compile_on_cpu(tmp_path):
     modules, stdout = compiled_modules(tmp_path, "predict", "auto")
     assert "jit_compile False" in stdout
     assert not any("one_step_on_data" in name for name in modules)
+
+
+@pytest.mark.slow
+def test_remat_shrinks_the_compiled_training_steps_buffers(tmp_path):
+    # The scratch memory of the training step as XLA's buffer assignment
+    # plans it: activations kept for the backward pass and intermediates.
+    plain = xla_temp_bytes(str(probe(tmp_path, "fit", "true", "plain")[0]))
+    remat = xla_temp_bytes(str(probe(tmp_path, "fit", "true", "remat")[0]))
+    # Measured: 10.1 MB plain, 2.4 MB with remat (6 layers, 4 x 128 tokens).
+    assert remat < 0.4 * plain, (remat, plain)

@@ -34,7 +34,11 @@ def main(argv=None):
         "--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"]
     )
     parser.add_argument(
-        "--frameworks", nargs="+", default=list(benchmark.FRAMEWORKS), choices=benchmark.FRAMEWORKS
+        "--frameworks",
+        nargs="+",
+        default=list(benchmark.DEFAULT_FRAMEWORKS),
+        choices=benchmark.FRAMEWORKS,
+        help="convbert_keras_remat (ours with remat=True) runs only when named",
     )
     parser.add_argument(
         "--backend",
