@@ -108,3 +108,12 @@ def test_remat_on_another_backend_is_refused_with_the_fix(monkeypatch):
     monkeypatch.setattr(keras.config, "backend", lambda: "jax")
     with pytest.raises(ValueError, match="TensorFlow backend.*KERAS_BACKEND=tensorflow"):
         ConvBertBackbone(**CONFIG, remat=True)
+
+
+def test_a_saved_preset_loads_with_remat(tmp_path):
+    plain = ConvBertBackbone(**CONFIG)
+    plain.save_to_preset(str(tmp_path))
+    loaded = ConvBertBackbone.from_preset(str(tmp_path), remat=True)
+    assert all(layer.remat for layer in loaded.transformer_layers)
+    for mine, theirs in zip(plain.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
