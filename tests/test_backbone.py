@@ -286,3 +286,38 @@ def test_training_reduces_loss():
     labels = np.array([0, 1, 0, 1])
     history = classifier.fit(inputs, labels, epochs=15, batch_size=4, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+
+
+def test_a_keras_preset_takes_another_max_sequence_length(tmp_path):
+    """The rule of transformers checkpoints (`resize_positions`) for our
+    own presets: extended by tiling the learned rows, or cut."""
+    saved = ConvBertBackbone(**dict(TINY, max_sequence_length=8))
+    rng = np.random.default_rng(0)
+    learned = rng.normal(size=(8, saved.embedding_dim)).astype("float32")
+    saved.position_embedding.position_embeddings.assign(learned)
+    saved.save_to_preset(str(tmp_path))
+    inputs = {
+        "token_ids": np.array([[2, 7, 9, 4, 3, 0]], "int32"),
+        "segment_ids": np.zeros((1, 6), "int32"),
+        "padding_mask": np.array([[1, 1, 1, 1, 1, 0]], "int32"),
+    }
+    expected = saved.predict_on_batch(inputs)["sequence_output"]
+
+    longer = ConvBertBackbone.from_preset(str(tmp_path), max_sequence_length=20)
+    assert longer.max_sequence_length == 20
+    np.testing.assert_array_equal(
+        np.asarray(longer.position_embedding.position_embeddings),
+        np.concatenate([learned, learned, learned[:4]]),
+    )
+    np.testing.assert_allclose(
+        longer.predict_on_batch(inputs)["sequence_output"], expected, rtol=0, atol=1e-6
+    )
+    shorter = ConvBertBackbone.from_preset(str(tmp_path), max_sequence_length=6)
+    np.testing.assert_array_equal(
+        np.asarray(shorter.position_embedding.position_embeddings), learned[:6]
+    )
+    np.testing.assert_allclose(
+        shorter.predict_on_batch(inputs)["sequence_output"], expected, rtol=0, atol=1e-6
+    )
+    # Another argument with it reaches the backbone too.
+    assert ConvBertBackbone.from_preset(str(tmp_path), max_sequence_length=20, remat=True).remat

@@ -27,11 +27,17 @@ def resize_positions(state, length):
     """
     state = strip_model_prefix(state)
     table = state.get(POSITIONS)
-    if table is None or len(table) == length:
-        return state
-    copies = -(-length // len(table))
-    state[POSITIONS] = np.tile(table, (copies, 1))[:length]
+    if table is not None:
+        state[POSITIONS] = extend_rows(table, length)
     return state
+
+
+def extend_rows(table, length):
+    """`table` cut to its first `length` rows, or tiled to `length` rows
+    (the rule of `resize_positions`)."""
+    table = np.asarray(table)
+    copies = -(-length // len(table))
+    return np.tile(table, (copies, 1))[:length]
 
 
 class ReferenceCheckpoint:

@@ -26,6 +26,9 @@ class TransformersPresets:
     - A preprocessor or tokenizer takes `vocab.txt`, with the casing of
       `tokenizer_config.json`.
 
+    A keras-hub preset of a backbone takes another `max_sequence_length`
+    by the same rule.
+
     Place it first among the bases: `class ConvBertBackbone(TransformersPresets,
     Backbone)`.
 
@@ -43,6 +46,8 @@ class TransformersPresets:
 
         checkpoint = transformers_checkpoint(preset)
         if checkpoint is None:
+            if issubclass(cls, Backbone) and "max_sequence_length" in kwargs:
+                return cls._resized_preset(preset, *args, **kwargs)
             return super().from_preset(preset, *args, **kwargs)
         if issubclass(cls, (Backbone, Task)):
             load_weights = kwargs.pop("load_weights", args[0] if args else True)
@@ -57,3 +62,27 @@ class TransformersPresets:
 
             return checkpoint.preprocessor(cls, task_for_preprocessor(cls), **kwargs)
         return checkpoint.tokenizer(cls, **kwargs)
+
+    @classmethod
+    def _resized_preset(cls, preset, *args, max_sequence_length, **kwargs):
+        """A keras-hub preset's backbone with `max_sequence_length`
+        positions: loaded as saved, then copied into a backbone of the new
+        length, its position table resized by `extend_rows`."""
+        from convbert_keras.convert.reference_checkpoint import extend_rows
+
+        saved = super().from_preset(preset, *args, **kwargs)
+        if saved.max_sequence_length == max_sequence_length:
+            return saved
+        resized = cls.from_config(dict(saved.get_config(), max_sequence_length=max_sequence_length))
+        positions = saved.position_embedding.weights[0].path
+        for variable, value in zip(resized.weights, saved.weights, strict=True):
+            if variable.path != value.path:
+                raise RuntimeError(
+                    f"Resizing {preset!r}: weight {value.path} does not line up with "
+                    f"{variable.path}."
+                )
+            value = value.numpy()
+            variable.assign(
+                extend_rows(value, max_sequence_length) if variable.path == positions else value
+            )
+        return resized
