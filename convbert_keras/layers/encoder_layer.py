@@ -38,8 +38,8 @@ class ConvBertEncoderLayer(keras.layers.Layer):
             input for the backward pass and compute the layer again there
             (`tf.recompute_grad`), with the dropout masks of the forward pass
             (their seeds are drawn once and passed in). Memory for
-            activations falls to about one layer's worth, for about a third
-            more compute. TensorFlow backend only.
+            activations falls to about one layer's worth, for one more
+            forward pass per step. TensorFlow backend only.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments: `hidden_states` `(B, L, H)`, `padding_mask` `(B, L)`

@@ -51,8 +51,9 @@ class ConvBertBackbone(TransformersPresets, Backbone):
             backward pass computes each layer again from its input, with the
             forward pass's dropout masks, instead of keeping its activations.
             Same gradients, less memory (longer sequences, larger batches)
-            for about a third more compute. TensorFlow backend only. See
-            `ConvBertEncoderLayer`.
+            for one more forward pass per step (15-34% more time at 128-512
+            tokens; faster at 8192, README "Memory"). TensorFlow backend
+            only. See `ConvBertEncoderLayer`.
         shared_embeddings: another `ConvBertBackbone` whose embedding tables
             and embedding LayerNorm this one uses (the same variables), as
             ELECTRA's generator does with its discriminator. Not part of the
