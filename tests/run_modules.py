@@ -42,7 +42,7 @@ SECONDS = {
     "test_parity_full.py": 25,
     "test_tokenizer.py": 23,
     "test_serving.py": 22,
-    "test_xla.py": 40,
+    "test_xla.py": 90,
     "test_remat.py": 20,
     "test_benchmark.py": 46,
     "test_convert.py": 20,

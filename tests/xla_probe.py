@@ -18,7 +18,7 @@ from convbert_keras import ConvBertBackbone
 
 mode, jit = sys.argv[1], {"true": True, "false": False, "auto": "auto"}[sys.argv[2]]
 activations = len(sys.argv) > 3
-length = 128 if activations else 12
+length = 64 if activations else 12
 backbone = ConvBertBackbone(
     vocabulary_size=50,
     num_layers=6 if activations else 2,
