@@ -7,15 +7,6 @@ from convbert_keras.layers.initializers import clone_initializer
 from convbert_keras.layers.mixed_attention import MixedAttention
 
 
-def check_remat_backend(remat):
-    if remat and keras.config.backend() != "tensorflow":
-        raise ValueError(
-            "`remat=True` is implemented for the TensorFlow backend (it passes the "
-            "dropout seeds into `tf.recompute_grad`); the Keras backend is "
-            f"{keras.config.backend()!r}. Set KERAS_BACKEND=tensorflow or use remat=False."
-        )
-
-
 @keras.saving.register_keras_serializable(package="convbert_keras")
 class ConvBertEncoderLayer(keras.layers.Layer):
     """One ConvBERT block: mixed attention, then a (grouped) feed-forward.
@@ -68,7 +59,12 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_remat_backend(remat)
+        if remat and keras.config.backend() != "tensorflow":
+            raise ValueError(
+                "`remat=True` is implemented for the TensorFlow backend (it passes the "
+                "dropout seeds into `tf.recompute_grad`); the Keras backend is "
+                f"{keras.config.backend()!r}. Set KERAS_BACKEND=tensorflow or use remat=False."
+            )
         if num_groups < 1 or intermediate_dim % num_groups:
             raise ValueError(
                 f"`intermediate_dim` ({intermediate_dim}) must be divisible by "

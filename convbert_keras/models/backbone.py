@@ -5,7 +5,6 @@ from keras_hub.models import Backbone
 
 from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.layers.encoder_layer import ConvBertEncoderLayer
-from convbert_keras.layers.encoder_layer import check_remat_backend
 from convbert_keras.layers.initializers import convbert_kernel_initializer
 from convbert_keras.layers.mixed_attention import attention_layout
 from convbert_keras.models.transformers_presets import TransformersPresets
@@ -118,7 +117,6 @@ class ConvBertBackbone(TransformersPresets, Backbone):
             raise ValueError(f"`dropout` must be in [0, 1). Received: {dropout}")
         # Fail here, with the argument names, rather than deep in a layer.
         attention_layout(hidden_dim, num_heads, head_ratio, conv_type)
-        check_remat_backend(remat)
 
         if shared_embeddings is not None:
             self._check_shareable(
