@@ -36,7 +36,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
+from convbert_keras.files import write_json
 from convbert_keras.models.configs import convbert_config
 from convbert_keras.reference import hf_config_kwargs
 
@@ -113,31 +115,85 @@ def xla_temp_bytes(dump, module="one_step_on_data"):
 _TEMP = re.compile(r"allocation \d+: size (\d+), preallocated-temp")
 
 
-def run_worker(spec, timeout=3600):
+def physical_memory_mb():
+    """The machine's memory in MB; None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def default_memory_limit_mb():
+    """The resident memory a worker may reach before it is stopped: the
+    machine's memory less 1 GiB for the system and the harness, so a case
+    that does not fit ends as a row of the report instead of as the
+    kernel's out-of-memory kill of whatever process it picks."""
+    total = physical_memory_mb()
+    return None if total is None else total - 1024
+
+
+def _resident_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def run_worker(spec, timeout=3600, max_memory_mb=None):
     """Runs `worker_main(spec)` in a fresh Python (under the Keras backend
     `spec["backend"]`, by default TensorFlow); returns its dict or an error.
-    A Keras case on TensorFlow also gets `xla_buffers_mb` from XLA's dump."""
+    A Keras case on TensorFlow also gets `xla_buffers_mb` from XLA's dump.
+
+    The worker is stopped when its resident memory passes `max_memory_mb`
+    (read from /proc every 50 ms, so Linux only; elsewhere no limit) or it
+    runs past `timeout` seconds; the error then says which
+    (`out_of_memory: True` for the first)."""
     backend = spec.get("backend", "tensorflow")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
     dump = None
     if backend == "tensorflow" and spec.get("framework") in KERAS_FRAMEWORKS:
         dump = tempfile.mkdtemp(prefix="xla-dump-")
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_dump_to={dump}".strip()
+    stopped = None
     try:
-        result = subprocess.run(
-            [sys.executable, WORKER, json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-        )
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            process = subprocess.Popen(
+                [sys.executable, WORKER, json.dumps(spec)], stdout=out, stderr=err, env=env
+            )
+            start = time.monotonic()
+            while process.poll() is None:
+                resident = _resident_mb(process.pid) if max_memory_mb else None
+                if resident is not None and resident > max_memory_mb:
+                    stopped = {
+                        "error": f"out of memory: resident {resident:.0f} MB passed the "
+                        f"{max_memory_mb:.0f} MB limit",
+                        "out_of_memory": True,
+                    }
+                elif time.monotonic() - start > timeout:
+                    stopped = {"error": f"timed out after {timeout} s"}
+                if stopped:
+                    process.kill()
+                    process.wait()
+                    break
+                time.sleep(0.05)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
         temp = xla_temp_bytes(dump) if dump else None
     finally:
         if dump:
             shutil.rmtree(dump, ignore_errors=True)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode != 0 or not lines:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+    if stopped:
+        return stopped
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if process.returncode != 0 or not lines:
+        tail = (stderr or stdout).strip().splitlines()[-1:] or [
+            f"exit status {process.returncode}, no output"
+        ]
         return {"error": tail[0][:300]}
     measured = json.loads(lines[-1])
     if temp is not None:
@@ -167,15 +223,29 @@ def run_benchmark(
     repeats=5,
     config_overrides=None,
     backend="tensorflow",
+    max_memory_mb=None,
+    progress=None,
     log=print,
 ):
     """Measures every case; returns `{"matmul_gflops": ..., "backend": ...,
-    "results": [...]}`.
+    "settings": ..., "results": [...]}`.
 
     `backend` is the Keras backend of the Keras cases and of the matmul
     reference: `"jax"` compiles with `jax.jit` and runs on a GPU when JAX
     sees one, so a machine with JAX, Keras and keras-hub (no TensorFlow) can
     time ours against PyTorch. Peak memory is the host's.
+
+    A worker whose resident memory passes `max_memory_mb` is stopped and
+    its case reported as not fitting (`"out_of_memory": True`), so a sweep
+    finds the longest sequence that fits without the machine running out.
+
+    `progress`: a JSON path the report is saved to after each measurement.
+    When it already holds a report of the same settings (backend, warm-up,
+    repeats, config overrides), its measurements are kept rather than made
+    again, and its matmul reference with them, so a killed sweep goes on
+    where it stopped and one run again only adds what is new; other
+    settings raise a ValueError. `convbert_keras_remat` is not run for inference, which
+    `remat` does not change.
 
     Each result: framework, size, mode, batch_size, length, ms_per_step,
     tokens_per_s, peak_memory_mb, gflops, matmul_fraction, and
@@ -183,27 +253,41 @@ def run_benchmark(
     """
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; expected one of {BACKENDS}.")
+    settings = {
+        "backend": backend,
+        "warmup": warmup,
+        "repeats": repeats,
+        "config_overrides": config_overrides or {},
+    }
+    report = {"matmul_gflops": None, "backend": backend, "settings": settings, "results": []}
+    if progress and os.path.exists(progress):
+        report = _resumed_report(progress, settings)
+        log(f"{progress}: keeping its {len(report['results'])} measured results")
     if set(frameworks) & set(TORCH_FRAMEWORKS) and not torch_available():
         log("torch/transformers not installed: skipping the PyTorch reference")
         frameworks = tuple(f for f in frameworks if f not in TORCH_FRAMEWORKS)
-    matmul = run_worker(
-        {"framework": "matmul", "backend": backend, "warmup": warmup, "repeats": repeats}
-    )
-    matmul_gflops = matmul.get("gflops")
-    log(
-        f"matmul reference: {matmul_gflops:.1f} GFLOP/s"
-        if matmul_gflops
-        else f"matmul failed: {matmul}"
-    )
-    results = []
+    if report["matmul_gflops"] is None:
+        matmul = run_worker(
+            {"framework": "matmul", "backend": backend, "warmup": warmup, "repeats": repeats}
+        )
+        report["matmul_gflops"] = matmul.get("gflops")
+        if report["matmul_gflops"] is None:
+            log(f"matmul failed: {matmul}")
+    matmul_gflops = report["matmul_gflops"]
+    if matmul_gflops:
+        log(f"matmul reference: {matmul_gflops:.1f} GFLOP/s")
+    done = {(r["framework"], *_case_key(r)) for r in report["results"]}
     for size in sizes:
         config = convbert_config(size, **(config_overrides or {}))
         for length in lengths:
             config = dict(config, max_sequence_length=max(config["max_sequence_length"], length))
             for batch_size in batch_sizes:
                 for mode in modes:
-                    case = []
                     for framework in frameworks:
+                        if framework == "convbert_keras_remat" and mode == "infer":
+                            continue
+                        if (framework, size, mode, batch_size, length) in done:
+                            continue
                         spec = {
                             "framework": framework,
                             "backend": backend,
@@ -216,7 +300,7 @@ def run_benchmark(
                             "warmup": warmup,
                             "repeats": repeats,
                         }
-                        measured = run_worker(spec)
+                        measured = run_worker(spec, max_memory_mb=max_memory_mb)
                         flops = (
                             bert_forward_flops
                             if framework == "keras_hub_bert"
@@ -236,6 +320,8 @@ def run_benchmark(
                         }
                         if "error" in measured:
                             row["error"] = measured["error"]
+                            if measured.get("out_of_memory"):
+                                row.update(out_of_memory=True, memory_limit_mb=max_memory_mb)
                         else:
                             seconds = measured["seconds"]
                             row.update(
@@ -251,25 +337,40 @@ def run_benchmark(
                             if matmul_gflops:
                                 row["matmul_fraction"] = row["gflops"] / matmul_gflops
                         log(format_row(row))
-                        case.append(row)
-                    ours = next(
-                        (
-                            r
-                            for r in case
-                            if r["framework"] == "convbert_keras" and "error" not in r
-                        ),
-                        None,
-                    )
-                    for row in case:
-                        if ours is not None and row is not ours and "error" not in row:
-                            ours[f"speedup_vs_{row['framework']}"] = (
-                                row["ms_per_step"] / ours["ms_per_step"]
-                            )
-                            ours[f"memory_ratio_vs_{row['framework']}"] = (
-                                ours["peak_memory_mb"] / row["peak_memory_mb"]
-                            )
-                    results.extend(case)
-    return {"matmul_gflops": matmul_gflops, "backend": backend, "results": results}
+                        report["results"].append(row)
+                        _compare_with_ours(report["results"], _case_key(row))
+                        if progress:
+                            write_json(progress, report)
+    return report
+
+
+def _case_key(row):
+    return row["size"], row["mode"], row["batch_size"], row["length"]
+
+
+def _compare_with_ours(results, case):
+    """Sets ours' `speedup_vs_<framework>` and `memory_ratio_vs_<framework>`
+    against every other framework measured on `case`."""
+    rows = [r for r in results if _case_key(r) == case and "error" not in r]
+    ours = next((r for r in rows if r["framework"] == "convbert_keras"), None)
+    for row in rows:
+        if ours is not None and row is not ours:
+            ours[f"speedup_vs_{row['framework']}"] = row["ms_per_step"] / ours["ms_per_step"]
+            ours[f"memory_ratio_vs_{row['framework']}"] = (
+                ours["peak_memory_mb"] / row["peak_memory_mb"]
+            )
+
+
+def _resumed_report(path, settings):
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    saved = report.get("settings")
+    if saved != settings:
+        raise ValueError(
+            f"{path} holds results measured with other settings ({saved}, now {settings}); "
+            "measure into another folder, or delete it to measure again."
+        )
+    return report
 
 
 def format_row(row):
@@ -375,27 +476,44 @@ def plot(report, path):
 
 
 def plot_scaling(report, path):
-    """Milliseconds per step against sequence length, log-log."""
+    """Milliseconds per step and peak resident memory against sequence
+    length, log-log, one line per framework, size, mode and batch size; a
+    cross on the memory panel where a case did not fit in memory."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in report["results"] if "error" not in r]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for key in sorted({(r["framework"], r["size"], r["mode"], r["batch_size"]) for r in rows}):
-        points = sorted(
-            (r["length"], r["ms_per_step"])
+    def series(row):
+        return row["framework"], row["size"], row["mode"], row["batch_size"]
+
+    rows = report["results"]
+    fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for key in sorted({series(r) for r in rows}):
+        measured = sorted(
+            (r["length"], r["ms_per_step"], r["peak_memory_mb"])
             for r in rows
-            if (r["framework"], r["size"], r["mode"], r["batch_size"]) == key
+            if series(r) == key and "error" not in r
         )
-        ax.plot(*zip(*points), marker="o", label=f"{key[0]} {key[1]} {key[2]} b{key[3]}")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("sequence length")
-    ax.set_ylabel("ms / step")
-    ax.set_title("Step time against sequence length")
-    ax.legend(fontsize=7)
+        too_long = [r for r in rows if series(r) == key and r.get("out_of_memory")]
+        label = f"{key[0]} {key[1]} {key[2]} b{key[3]}"
+        if too_long:
+            label += f" (out of memory at {min(r['length'] for r in too_long)})"
+        lengths = [m[0] for m in measured]
+        (line,) = time_ax.plot(lengths, [m[1] for m in measured], marker="o", label=label)
+        memory_ax.plot(lengths, [m[2] for m in measured], marker="o", color=line.get_color())
+        for r in too_long:
+            memory_ax.plot(
+                r["length"], r["memory_limit_mb"], marker="x", markersize=10, color=line.get_color()
+            )
+    for ax, label in ((time_ax, "ms / step"), (memory_ax, "peak resident MB")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length")
+        ax.set_ylabel(label)
+    time_ax.set_title("Step time against sequence length")
+    memory_ax.set_title("Peak memory (x: passed the limit, did not fit)")
+    time_ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -408,8 +526,7 @@ def write_report(report, directory):
     paths = {
         name: os.path.join(directory, name) for name in ("results.json", "summary.md", "chart.png")
     }
-    with open(paths["results.json"], "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(paths["results.json"], report)
     with open(paths["summary.md"], "w") as f:
         f.write(summary_table(report) + "\n")
     plot(report, paths["chart.png"])

@@ -205,3 +205,105 @@ def test_strategy_table_gives_the_xla_speed_up():
 
     table = summary_table({"2 workers": {"xla": 0.5, "no_xla": 0.8}})
     assert table.splitlines()[-1] == "| 2 workers | 0.500 | 0.800 | 1.60x |"
+
+
+def test_a_worker_past_the_memory_limit_is_stopped_and_reported():
+    # Importing TensorFlow alone takes the worker far past 100 MB.
+    spec = {"framework": "matmul", "backend": "tensorflow", "warmup": 1, "repeats": 1}
+    measured = benchmark.run_worker(spec, max_memory_mb=100)
+    assert measured["out_of_memory"] is True
+    assert "passed the 100 MB limit" in measured["error"]
+
+
+def test_a_worker_past_its_time_is_stopped_and_reported():
+    spec = {"framework": "matmul", "backend": "tensorflow", "warmup": 1, "repeats": 1}
+    measured = benchmark.run_worker(spec, timeout=0.5)
+    assert measured == {"error": "timed out after 0.5 s"}
+
+
+class FakeWorkers:
+    """Stands in for `run_worker`: ours takes 100 ms, the others 200 ms;
+    keras-hub's BERT does not fit from 512 tokens on. Raises KeyboardInterrupt
+    (a kill) at call number `kill_at`."""
+
+    def __init__(self, kill_at=None):
+        self.calls, self.kill_at = [], kill_at
+
+    def __call__(self, spec, max_memory_mb=None):
+        self.calls.append((spec["framework"], spec.get("mode"), spec.get("length")))
+        if len(self.calls) == self.kill_at:
+            raise KeyboardInterrupt
+        if spec["framework"] == "matmul":
+            return {"gflops": 100.0}
+        if spec["framework"] == "keras_hub_bert" and spec["length"] >= 512:
+            return {"error": "out of memory: ...", "out_of_memory": True}
+        seconds = 0.1 if spec["framework"] == "convbert_keras" else 0.2
+        return {"seconds": seconds, "peak_memory_mb": 1000.0, "peak_memory_with_warmup_mb": 1000.0}
+
+
+def test_a_killed_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
+    progress = str(tmp_path / "results.json")
+    sweep = dict(
+        lengths=(128, 512),
+        batch_sizes=(1,),
+        frameworks=("convbert_keras", "convbert_keras_remat", "keras_hub_bert"),
+        warmup=1,
+        repeats=1,
+        max_memory_mb=2000,
+        progress=progress,
+        log=lambda _: None,
+    )
+    killed = FakeWorkers(kill_at=5)
+    monkeypatch.setattr(benchmark, "run_worker", killed)
+    with pytest.raises(KeyboardInterrupt):
+        benchmark.run_benchmark(**sweep)
+    with open(progress) as f:
+        assert len(json.load(f)["results"]) == 3  # killed in the fourth measurement
+    again = FakeWorkers()
+    monkeypatch.setattr(benchmark, "run_worker", again)
+    report = benchmark.run_benchmark(**sweep)
+    # No matmul again (the kept rows' fractions are against the saved one);
+    # remat is not run for inference, which it does not change.
+    assert again.calls == [
+        ("convbert_keras", "infer", 128),
+        ("keras_hub_bert", "infer", 128),
+        ("convbert_keras", "train", 512),
+        ("convbert_keras_remat", "train", 512),
+        ("keras_hub_bert", "train", 512),
+        ("convbert_keras", "infer", 512),
+        ("keras_hub_bert", "infer", 512),
+    ]
+    rows = {(r["framework"], r["mode"], r["length"]): r for r in report["results"]}
+    assert len(rows) == 10
+    # Ratios join rows measured before and after the kill.
+    assert rows["convbert_keras", "infer", 128]["speedup_vs_keras_hub_bert"] == 2.0
+    assert rows["convbert_keras", "train", 128]["speedup_vs_convbert_keras_remat"] == 2.0
+    too_long = rows["keras_hub_bert", "train", 512]
+    assert too_long["out_of_memory"] and too_long["memory_limit_mb"] == 2000
+    assert "speedup_vs_keras_hub_bert" not in rows["convbert_keras", "train", 512]
+    # Run a third time: nothing is measured again.
+    third = FakeWorkers()
+    monkeypatch.setattr(benchmark, "run_worker", third)
+    assert benchmark.run_benchmark(**sweep)["results"] == report["results"]
+    assert third.calls == []
+    # The scaling chart draws what fitted and marks what did not.
+    paths = benchmark.write_report(report, str(tmp_path / "report"))
+    assert "scaling.png" not in paths  # two lengths: no curve
+    report["results"] += [dict(r, length=2048) for r in report["results"] if r["length"] == 512]
+    paths = benchmark.write_report(report, str(tmp_path / "report"))
+    with open(paths["scaling.png"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "error: out of memory" in benchmark.summary_table(report)
+
+
+def test_a_folder_measured_with_other_settings_is_refused(tmp_path, capsys):
+    from convbert_keras.cli.benchmark import main
+
+    (tmp_path / "results.json").write_text(
+        json.dumps({"settings": {"backend": "tensorflow", "warmup": 2, "repeats": 5}})
+    )
+    with pytest.raises(SystemExit) as exit:
+        main(["--warmup", "1", "--output", str(tmp_path)])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert "other settings" in error and "measure into another folder" in error

@@ -5,7 +5,11 @@
         --batch-sizes 2 --frameworks convbert_keras keras_hub_bert   # docs/performance/scaling.md
 
 Writes results.json, summary.md, chart.png (and scaling.png) under --output and
-prints the summary table. Each case runs in its own process.
+prints the summary table. Each case runs in its own process, stopped (and
+reported as not fitting) when its resident memory passes --max-memory-gb.
+results.json is saved after every case: run the same command again, after a
+kill or to add lengths, and the cases already in it are kept, not measured
+again (delete the folder to measure them again).
 
     python scripts/benchmark.py --serving saved_models/convbert_sentiment/1
 
@@ -50,6 +54,14 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--num-layers", type=int, help="override the depth (quick runs)")
+    default_limit = benchmark.default_memory_limit_mb()
+    parser.add_argument(
+        "--max-memory-gb",
+        type=float,
+        default=default_limit / 1024 if default_limit else None,
+        help="stop a case whose resident memory passes this, and report it as not fitting "
+        "(default: the machine's memory less 1 GiB; 0: no limit)",
+    )
     parser.add_argument(
         "--output",
         default=os.path.join(
@@ -67,17 +79,23 @@ def main(argv=None):
     if args.serving:
         return _serving(parser, args)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores")
-    report = benchmark.run_benchmark(
-        sizes=args.sizes,
-        lengths=args.lengths,
-        batch_sizes=args.batch_sizes,
-        modes=args.modes,
-        frameworks=args.frameworks,
-        warmup=args.warmup,
-        repeats=args.repeats,
-        config_overrides={"num_layers": args.num_layers} if args.num_layers else None,
-        backend=args.backend,
-    )
+    os.makedirs(args.output, exist_ok=True)
+    try:
+        report = benchmark.run_benchmark(
+            sizes=args.sizes,
+            lengths=args.lengths,
+            batch_sizes=args.batch_sizes,
+            modes=args.modes,
+            frameworks=args.frameworks,
+            warmup=args.warmup,
+            repeats=args.repeats,
+            config_overrides={"num_layers": args.num_layers} if args.num_layers else None,
+            backend=args.backend,
+            max_memory_mb=args.max_memory_gb * 1024 if args.max_memory_gb else None,
+            progress=os.path.join(args.output, "results.json"),
+        )
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
     report["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform()}
     paths = benchmark.write_report(report, args.output)
     print()
