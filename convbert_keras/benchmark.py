@@ -150,8 +150,9 @@ def run_worker(spec, timeout=3600, max_memory_mb=None):
 
     The worker is stopped when its resident memory passes `max_memory_mb`
     (read from /proc every 50 ms, so Linux only; elsewhere no limit) or it
-    runs past `timeout` seconds; the error then says which
-    (`out_of_memory: True` for the first)."""
+    runs past `timeout` seconds; the error then says which. A worker that
+    dies after XLA planned more buffers than `max_memory_mb` is out of
+    memory too. Either way the result has `out_of_memory: True`."""
     backend = spec.get("backend", "tensorflow")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
     dump = None
@@ -194,6 +195,15 @@ def run_worker(spec, timeout=3600, max_memory_mb=None):
         tail = (stderr or stdout).strip().splitlines()[-1:] or [
             f"exit status {process.returncode}, no output"
         ]
+        if temp is not None and max_memory_mb and temp / 2**20 > max_memory_mb:
+            # An allocation this large fails at once, before the resident
+            # memory can pass the limit, and TensorFlow dies of it in
+            # various ways; XLA's plan, dumped before the step ran, says why.
+            return {
+                "error": f"out of memory: XLA planned {temp / 2**20:.0f} MB of buffers, more "
+                f"than the {max_memory_mb:.0f} MB limit (the worker died: {tail[0][:200]})",
+                "out_of_memory": True,
+            }
         return {"error": tail[0][:300]}
     measured = json.loads(lines[-1])
     if temp is not None:
@@ -241,11 +251,12 @@ def run_benchmark(
 
     `progress`: a JSON path the report is saved to after each measurement.
     When it already holds a report of the same settings (backend, warm-up,
-    repeats, config overrides), its measurements are kept rather than made
-    again, and its matmul reference with them, so a killed sweep goes on
+    repeats, config overrides), its measurements and the cases that did not
+    fit are kept rather than made again (crashes and time-outs are tried
+    again), and its matmul reference with them, so a killed sweep goes on
     where it stopped and one run again only adds what is new; other
-    settings raise a ValueError. `convbert_keras_remat` is not run for inference, which
-    `remat` does not change.
+    settings raise a ValueError. `convbert_keras_remat` is not run for
+    inference, which `remat` does not change.
 
     Each result: framework, size, mode, batch_size, length, ms_per_step,
     tokens_per_s, peak_memory_mb, gflops, matmul_fraction, and
@@ -262,7 +273,7 @@ def run_benchmark(
     report = {"matmul_gflops": None, "backend": backend, "settings": settings, "results": []}
     if progress and os.path.exists(progress):
         report = _resumed_report(progress, settings)
-        log(f"{progress}: keeping its {len(report['results'])} measured results")
+        log(f"{progress}: keeping its {len(report['results'])} results")
     if set(frameworks) & set(TORCH_FRAMEWORKS) and not torch_available():
         log("torch/transformers not installed: skipping the PyTorch reference")
         frameworks = tuple(f for f in frameworks if f not in TORCH_FRAMEWORKS)
@@ -341,6 +352,18 @@ def run_benchmark(
                         _compare_with_ours(report["results"], _case_key(row))
                         if progress:
                             write_json(progress, report)
+    # Rows kept from an earlier run and rows measured again join the others
+    # in the order of this run's loops.
+    sizes = list(sizes)
+    report["results"].sort(
+        key=lambda r: (
+            sizes.index(r["size"]) if r["size"] in sizes else len(sizes),
+            r["length"],
+            r["batch_size"],
+            r["mode"] != "train",
+            FRAMEWORKS.index(r["framework"]),
+        )
+    )
     return report
 
 
@@ -370,6 +393,8 @@ def _resumed_report(path, settings):
             f"{path} holds results measured with other settings ({saved}, now {settings}); "
             "measure into another folder, or delete it to measure again."
         )
+    # Crashes and time-outs are measured again; what did not fit is kept.
+    report["results"] = [r for r in report["results"] if "error" not in r or r.get("out_of_memory")]
     return report
 
 

@@ -8,9 +8,11 @@ modules (each under 40 s and 2 GB) share processes of up to 40 s instead: a
 process start (TensorFlow, keras-hub, collection) costs about 6 s, and
 processes this short keep both cores busy to the end of the run.
 
-Prints each process's output as it finishes, with its wall time and the peak
-resident memory of its process (or of a process one of its tests started, if
-larger), then the suite's wall time and the largest peak. Exits 1 if a module
+Prints each process's output as it finishes, with its wall time, its CPU
+time (its own and its children's: above the wall time where TensorFlow runs
+on both cores, below it where the process waits) and the peak resident memory
+of its process (or of a process one of its tests started, if larger), then
+the suite's wall time, CPU time and the largest peak. Exits 1 if a module
 failed. Arguments after the options go to every pytest process:
 
     python tests/run_modules.py --jobs 2 -q -m "not slow"
@@ -107,7 +109,7 @@ def main(argv=None):
     pending = process_groups(skip_slow=marker == "not slow")
     count = sum(len(group) for group in pending)
     running = {}  # pid -> (modules, start time, output file)
-    failed, largest = [], (0, None)
+    failed, largest, cpu_total = [], (0, None), 0.0
     start = time.time()
     while pending or running:
         while pending and len(running) < args.jobs:
@@ -126,6 +128,8 @@ def main(argv=None):
         group, started, output = running.pop(pid)
         code = os.waitstatus_to_exitcode(status)
         peak_gb = usage.ru_maxrss / 2**20
+        cpu = usage.ru_utime + usage.ru_stime
+        cpu_total += cpu
         name = os.path.relpath(group[0], os.path.dirname(TESTS))
         if len(group) > 1:
             name = f"{len(group)} light modules ({', '.join(map(os.path.basename, group))})"
@@ -138,12 +142,12 @@ def main(argv=None):
             failed.append(name)
         print(
             f"== {name}: {'passed' if ok else f'FAILED (exit {code})'} in "
-            f"{time.time() - started:.0f} s, peak {peak_gb:.1f} GB",
+            f"{time.time() - started:.0f} s ({cpu:.0f} s CPU), peak {peak_gb:.1f} GB",
             flush=True,
         )
     print(
-        f"== {count} modules in {time.time() - start:.0f} s; largest process "
-        f"{largest[0]:.1f} GB ({largest[1] or '-'}); "
+        f"== {count} modules in {time.time() - start:.0f} s ({cpu_total:.0f} s CPU); "
+        f"largest process {largest[0]:.1f} GB ({largest[1] or '-'}); "
         f"{'failed: ' + ', '.join(failed) if failed else 'all passed'}"
     )
     return 1 if failed else 0

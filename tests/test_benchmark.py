@@ -223,22 +223,49 @@ def test_a_worker_past_its_time_is_stopped_and_reported():
 
 class FakeWorkers:
     """Stands in for `run_worker`: ours takes 100 ms, the others 200 ms;
-    keras-hub's BERT does not fit from 512 tokens on. Raises KeyboardInterrupt
-    (a kill) at call number `kill_at`."""
+    keras-hub's BERT does not fit from 512 tokens on. Call number `crash_at`
+    crashes; call number `kill_at` raises KeyboardInterrupt (a kill)."""
 
-    def __init__(self, kill_at=None):
-        self.calls, self.kill_at = [], kill_at
+    def __init__(self, crash_at=None, kill_at=None):
+        self.calls, self.crash_at, self.kill_at = [], crash_at, kill_at
 
     def __call__(self, spec, max_memory_mb=None):
         self.calls.append((spec["framework"], spec.get("mode"), spec.get("length")))
         if len(self.calls) == self.kill_at:
             raise KeyboardInterrupt
+        if len(self.calls) == self.crash_at:
+            return {"error": "Segmentation fault"}
         if spec["framework"] == "matmul":
             return {"gflops": 100.0}
         if spec["framework"] == "keras_hub_bert" and spec["length"] >= 512:
             return {"error": "out of memory: ...", "out_of_memory": True}
         seconds = 0.1 if spec["framework"] == "convbert_keras" else 0.2
         return {"seconds": seconds, "peak_memory_mb": 1000.0, "peak_memory_with_warmup_mb": 1000.0}
+
+
+def test_a_worker_that_dies_after_xla_planned_too_much_is_out_of_memory(tmp_path, monkeypatch):
+    # A stand-in worker: XLA's plan in the dump folder, then TensorFlow's
+    # death when the allocation fails.
+    worker = tmp_path / "worker.py"
+    worker.write_text(
+        "import os, sys\n"
+        "dump = os.environ['XLA_FLAGS'].split('--xla_dump_to=')[1].split()[0]\n"
+        "name = 'module_1.a_inference_one_step_on_data_2__.cpu-buffer-assignment.txt'\n"
+        "with open(os.path.join(dump, name), 'w') as f:\n"
+        "    f.write('allocation 0: size 3145728000, preallocated-temp:')\n"
+        "sys.stderr.write('double free or corruption (!prev)\\n')\n"
+        "os.abort()\n"
+    )
+    monkeypatch.setattr(benchmark, "WORKER", str(worker))
+    spec = {"framework": "keras_hub_bert"}
+    measured = benchmark.run_worker(spec, max_memory_mb=2000)
+    assert measured["out_of_memory"] is True
+    assert "XLA planned 3000 MB of buffers, more than the 2000 MB limit" in measured["error"]
+    assert "double free" in measured["error"]
+    # Within the limit, the same death is a crash, not a lack of memory.
+    assert benchmark.run_worker(spec, max_memory_mb=4000) == {
+        "error": "double free or corruption (!prev)"
+    }
 
 
 def test_a_killed_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
@@ -253,7 +280,7 @@ def test_a_killed_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
         progress=progress,
         log=lambda _: None,
     )
-    killed = FakeWorkers(kill_at=5)
+    killed = FakeWorkers(crash_at=4, kill_at=5)
     monkeypatch.setattr(benchmark, "run_worker", killed)
     with pytest.raises(KeyboardInterrupt):
         benchmark.run_benchmark(**sweep)
@@ -263,8 +290,10 @@ def test_a_killed_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmark, "run_worker", again)
     report = benchmark.run_benchmark(**sweep)
     # No matmul again (the kept rows' fractions are against the saved one);
-    # remat is not run for inference, which it does not change.
+    # the crash is measured again; remat is not run for inference, which it
+    # does not change.
     assert again.calls == [
+        ("keras_hub_bert", "train", 128),
         ("convbert_keras", "infer", 128),
         ("keras_hub_bert", "infer", 128),
         ("convbert_keras", "train", 512),
@@ -275,6 +304,12 @@ def test_a_killed_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
     ]
     rows = {(r["framework"], r["mode"], r["length"]): r for r in report["results"]}
     assert len(rows) == 10
+    # The crash measured again stands in its place, in the order of the loops.
+    assert list(rows)[:3] == [
+        ("convbert_keras", "train", 128),
+        ("convbert_keras_remat", "train", 128),
+        ("keras_hub_bert", "train", 128),
+    ]
     # Ratios join rows measured before and after the kill.
     assert rows["convbert_keras", "infer", 128]["speedup_vs_keras_hub_bert"] == 2.0
     assert rows["convbert_keras", "train", 128]["speedup_vs_convbert_keras_remat"] == 2.0
