@@ -12,7 +12,9 @@ inputs and in separate worker processes (so peak memory is per case):
   torch and transformers are installed, run eagerly;
 - `torch_compiled`: the same under `torch.compile` (the default inductor
   backend), the strongest PyTorch anchor; its compilation time, the first
-  step's excess over the median, is reported apart (`compile_seconds`);
+  step's excess over the median, is reported apart (`compile_seconds`),
+  with inductor's on-disk caches off (set TORCHINDUCTOR_FORCE_DISABLE_CACHES=0
+  to time a warm start);
 - `keras_hub_bert`: keras-hub's `BertTextClassifier` of the same width and
   depth, compiled with `jit_compile=True`.
 
@@ -155,6 +157,10 @@ def run_worker(spec, timeout=3600, max_memory_mb=None):
     memory too. Either way the result has `out_of_memory: True`."""
     backend = spec.get("backend", "tensorflow")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
+    if spec.get("framework") == "torch_compiled":
+        # Inductor keeps what it compiled on disk and reuses it in later
+        # processes; its compile time is reported cold unless asked otherwise.
+        env.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
     dump = None
     if backend == "tensorflow" and spec.get("framework") in KERAS_FRAMEWORKS:
         dump = tempfile.mkdtemp(prefix="xla-dump-")
