@@ -46,7 +46,7 @@ SECONDS = {
     "test_serving.py": 22,
     "test_xla.py": 90,
     "test_remat.py": 20,
-    "test_benchmark.py": 46,
+    "test_benchmark.py": 60,
     "test_convert.py": 20,
     "test_task_declarations.py": 18,
     "test_backbone.py": 15,
