@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -118,20 +119,30 @@ _TEMP = re.compile(r"allocation \d+: size (\d+), preallocated-temp")
 
 
 def physical_memory_mb():
-    """The machine's memory in MB; None where the platform does not say."""
+    """The memory this process may use, in MB: the machine's, or a
+    container's (cgroup v2 `memory.max`) where that is smaller; None where
+    the platform says neither."""
+    sizes = []
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+        sizes.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20)
     except (ValueError, OSError, AttributeError):
-        return None
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            sizes.append(int(f.read()) / 2**20)
+    except (OSError, ValueError):  # no cgroup v2, or "max"
+        pass
+    return min(sizes) if sizes else None
 
 
 def default_memory_limit_mb():
     """The resident memory a worker may reach before it is stopped: the
-    machine's memory less 1 GiB for the system and the harness, so a case
-    that does not fit ends as a row of the report instead of as the
-    kernel's out-of-memory kill of whatever process it picks."""
+    memory less 1 GiB for the system and the harness, so a case that does
+    not fit ends as a row of the report instead of as the kernel's
+    out-of-memory kill of whatever process it picks. None (no limit) where
+    the memory is unknown or under 2 GiB."""
     total = physical_memory_mb()
-    return None if total is None else total - 1024
+    return None if total is None or total < 2048 else total - 1024
 
 
 def _resident_mb(pid):
@@ -145,16 +156,28 @@ def _resident_mb(pid):
     return None
 
 
+def _kill(process):
+    """Kills the worker and what it started (inductor's compile workers)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (AttributeError, OSError):  # not POSIX, or already gone
+        process.kill()
+    process.wait()
+
+
 def run_worker(spec, timeout=3600, max_memory_mb=None):
     """Runs `worker_main(spec)` in a fresh Python (under the Keras backend
     `spec["backend"]`, by default TensorFlow); returns its dict or an error.
     A Keras case on TensorFlow also gets `xla_buffers_mb` from XLA's dump.
 
-    The worker is stopped when its resident memory passes `max_memory_mb`
-    (read from /proc every 50 ms, so Linux only; elsewhere no limit) or it
-    runs past `timeout` seconds; the error then says which. A worker that
-    dies after XLA planned more buffers than `max_memory_mb` is out of
-    memory too. Either way the result has `out_of_memory: True`."""
+    The worker (with what it starts) is stopped when its resident memory
+    passes `max_memory_mb` (read from /proc every 50 ms, so Linux only;
+    elsewhere no limit) or it runs past `timeout` seconds; the error then
+    says which. Out of memory too, with `out_of_memory: True` like the
+    first: a worker that dies after XLA planned more buffers than
+    `max_memory_mb`, and one killed by a SIGKILL the harness did not send
+    (the kernel's out-of-memory killer, where a container allows less than
+    the limit)."""
     backend = spec.get("backend", "tensorflow")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
     if spec.get("framework") == "torch_compiled":
@@ -169,24 +192,33 @@ def run_worker(spec, timeout=3600, max_memory_mb=None):
     try:
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             process = subprocess.Popen(
-                [sys.executable, WORKER, json.dumps(spec)], stdout=out, stderr=err, env=env
+                [sys.executable, WORKER, json.dumps(spec)],
+                stdout=out,
+                stderr=err,
+                env=env,
+                start_new_session=True,
             )
-            start = time.monotonic()
-            while process.poll() is None:
-                resident = _resident_mb(process.pid) if max_memory_mb else None
-                if resident is not None and resident > max_memory_mb:
-                    stopped = {
-                        "error": f"out of memory: resident {resident:.0f} MB passed the "
-                        f"{max_memory_mb:.0f} MB limit",
-                        "out_of_memory": True,
-                    }
-                elif time.monotonic() - start > timeout:
-                    stopped = {"error": f"timed out after {timeout} s"}
-                if stopped:
-                    process.kill()
-                    process.wait()
-                    break
-                time.sleep(0.05)
+            try:
+                start = time.monotonic()
+                while process.poll() is None:
+                    resident = _resident_mb(process.pid) if max_memory_mb else None
+                    if resident is not None and resident > max_memory_mb:
+                        stopped = {
+                            "error": f"out of memory: resident {resident:.0f} MB passed the "
+                            f"{max_memory_mb:.0f} MB limit",
+                            "out_of_memory": True,
+                        }
+                    elif time.monotonic() - start > timeout:
+                        stopped = {"error": f"timed out after {timeout} s"}
+                    if stopped:
+                        break
+                    time.sleep(0.05)
+            finally:
+                # Also when the harness itself is interrupted (Ctrl-C).
+                if process.poll() is None:
+                    _kill(process)
+                elif stopped:
+                    stopped = None  # it finished between the check and the kill
             out.seek(0)
             err.seek(0)
             stdout, stderr = out.read(), err.read()
@@ -208,6 +240,13 @@ def run_worker(spec, timeout=3600, max_memory_mb=None):
             return {
                 "error": f"out of memory: XLA planned {temp / 2**20:.0f} MB of buffers, more "
                 f"than the {max_memory_mb:.0f} MB limit (the worker died: {tail[0][:200]})",
+                "out_of_memory": True,
+            }
+        if process.returncode == -signal.SIGKILL:
+            return {
+                "error": "out of memory: killed by a SIGKILL the harness did not send "
+                "(the kernel's out-of-memory killer; lower --max-memory-gb to stop such "
+                "cases first)",
                 "out_of_memory": True,
             }
         return {"error": tail[0][:300]}
@@ -258,11 +297,12 @@ def run_benchmark(
     `progress`: a JSON path the report is saved to after each measurement.
     When it already holds a report of the same settings (backend, warm-up,
     repeats, config overrides), its measurements and the cases that did not
-    fit are kept rather than made again (crashes and time-outs are tried
-    again), and its matmul reference with them, so a killed sweep goes on
-    where it stopped and one run again only adds what is new; other
-    settings raise a ValueError. `convbert_keras_remat` is not run for
-    inference, which `remat` does not change.
+    fit under a limit at least as high are kept rather than made again
+    (crashes and time-outs are tried again), and its matmul reference with
+    them, so a killed sweep goes on where it stopped and one run again only
+    adds what is new; other settings raise a ValueError.
+    `convbert_keras_remat` is not run for inference, which `remat` does not
+    change.
 
     Each result: framework, size, mode, batch_size, length, ms_per_step,
     tokens_per_s, peak_memory_mb, gflops, matmul_fraction, and
@@ -278,7 +318,7 @@ def run_benchmark(
     }
     report = {"matmul_gflops": None, "backend": backend, "settings": settings, "results": []}
     if progress and os.path.exists(progress):
-        report = _resumed_report(progress, settings)
+        report = _resumed_report(progress, settings, max_memory_mb)
         log(f"{progress}: keeping its {len(report['results'])} results")
     if set(frameworks) & set(TORCH_FRAMEWORKS) and not torch_available():
         log("torch/transformers not installed: skipping the PyTorch reference")
@@ -358,8 +398,9 @@ def run_benchmark(
                         _compare_with_ours(report["results"], _case_key(row))
                         if progress:
                             write_json(progress, report)
-    # Rows kept from an earlier run and rows measured again join the others
-    # in the order of this run's loops.
+    # Rows kept from an earlier run and rows measured again join the others:
+    # by size (in this run's order), length, batch size, mode (training
+    # first) and framework.
     sizes = list(sizes)
     report["results"].sort(
         key=lambda r: (
@@ -390,7 +431,7 @@ def _compare_with_ours(results, case):
             )
 
 
-def _resumed_report(path, settings):
+def _resumed_report(path, settings, max_memory_mb):
     with open(path, encoding="utf-8") as f:
         report = json.load(f)
     saved = report.get("settings")
@@ -399,8 +440,20 @@ def _resumed_report(path, settings):
             f"{path} holds results measured with other settings ({saved}, now {settings}); "
             "measure into another folder, or delete it to measure again."
         )
-    # Crashes and time-outs are measured again; what did not fit is kept.
-    report["results"] = [r for r in report["results"] if "error" not in r or r.get("out_of_memory")]
+
+    def kept(row):
+        # Crashes and time-outs are measured again; what did not fit is kept
+        # unless the limit is higher now (or gone).
+        if "error" not in row:
+            return True
+        limit = row.get("memory_limit_mb")
+        return (
+            bool(row.get("out_of_memory"))
+            and None not in (limit, max_memory_mb)
+            and (limit >= max_memory_mb)
+        )
+
+    report["results"] = [r for r in report["results"] if kept(r)]
     return report
 
 
@@ -421,10 +474,14 @@ def format_row(row):
     )
 
 
+def _gflops(value):
+    return "not measured" if value is None else f"{value:.1f} GFLOP/s"
+
+
 def summary_table(report):
     """A Markdown table of the results, ours with its ratios."""
     lines = [
-        f"Matmul reference: {report['matmul_gflops']:.1f} GFLOP/s (float32, XLA)",
+        f"Matmul reference: {_gflops(report['matmul_gflops'])} (float32, XLA)",
         "",
         "| size | mode | batch | length | framework | ms/step | tokens/s | peak MB "
         "| XLA buffers MB | GFLOP/s | % of matmul | ours vs this |",
@@ -499,7 +556,7 @@ def plot(report, path):
     ax.set_xticks([c + width * (len(frameworks) - 1) / 2 for c in range(len(cases))])
     ax.set_xticklabels([f"{s}\n{m} b{b} L{n}" for s, m, b, n in cases], fontsize=8)
     ax.set_ylabel("tokens / s (higher is better)")
-    ax.set_title(f"ConvBERT throughput (matmul reference {report['matmul_gflops']:.0f} GFLOP/s)")
+    ax.set_title(f"ConvBERT throughput (matmul reference {_gflops(report['matmul_gflops'])})")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -534,9 +591,14 @@ def plot_scaling(report, path):
         (line,) = time_ax.plot(lengths, [m[1] for m in measured], marker="o", label=label)
         memory_ax.plot(lengths, [m[2] for m in measured], marker="o", color=line.get_color())
         for r in too_long:
-            memory_ax.plot(
-                r["length"], r["memory_limit_mb"], marker="x", markersize=10, color=line.get_color()
-            )
+            if r.get("memory_limit_mb"):
+                memory_ax.plot(
+                    r["length"],
+                    r["memory_limit_mb"],
+                    marker="x",
+                    markersize=10,
+                    color=line.get_color(),
+                )
     for ax, label in ((time_ax, "ms / step"), (memory_ax, "peak resident MB")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")

@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -207,6 +208,10 @@ def test_strategy_table_gives_the_xla_speed_up():
     assert table.splitlines()[-1] == "| 2 workers | 0.500 | 0.800 | 1.60x |"
 
 
+LINUX = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
+
+
+@LINUX
 def test_a_worker_past_the_memory_limit_is_stopped_and_reported():
     # Importing TensorFlow alone takes the worker far past 100 MB.
     spec = {"framework": "matmul", "backend": "tensorflow", "warmup": 1, "repeats": 1}
@@ -268,6 +273,57 @@ def test_a_worker_that_dies_after_xla_planned_too_much_is_out_of_memory(tmp_path
     }
 
 
+def test_a_worker_killed_by_someone_else_is_out_of_memory(tmp_path, monkeypatch):
+    # The kernel's out-of-memory killer sends SIGKILL; so does this worker.
+    worker = tmp_path / "worker.py"
+    worker.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    monkeypatch.setattr(benchmark, "WORKER", str(worker))
+    measured = benchmark.run_worker({"framework": "torch"})
+    assert measured["out_of_memory"] is True
+    assert "SIGKILL the harness did not send" in measured["error"]
+
+
+@LINUX
+def test_an_interrupted_harness_leaves_no_worker_behind(tmp_path, monkeypatch):
+    # A worker that starts a process of its own (as inductor starts compile
+    # workers) and waits; the harness is interrupted (Ctrl-C) while it runs.
+    pids = tmp_path / "pids"
+    worker = tmp_path / "worker.py"
+    worker.write_text(
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        "time.sleep(60)\n"
+    )
+    monkeypatch.setattr(benchmark, "WORKER", str(worker))
+
+    def interrupted(pid):
+        while not pids.exists() or not pids.read_text():
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(benchmark, "_resident_mb", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        benchmark.run_worker({"framework": "torch"}, max_memory_mb=1000)
+    worker_pid, child_pid = map(int, pids.read_text().split())
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)  # killed and reaped
+    # Killed with the worker's process group: gone, or a zombie waiting
+    # for the process that adopted it to reap it.
+    deadline = time.time() + 10
+    while time.time() < deadline and not dead(child_pid):
+        time.sleep(0.05)
+    assert dead(child_pid)
+
+
+def dead(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_a_killed_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
     progress = str(tmp_path / "results.json")
     sweep = dict(
@@ -321,6 +377,11 @@ def test_a_killed_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmark, "run_worker", third)
     assert benchmark.run_benchmark(**sweep)["results"] == report["results"]
     assert third.calls == []
+    # With a higher limit, what did not fit under the lower one is tried again.
+    higher = FakeWorkers()
+    monkeypatch.setattr(benchmark, "run_worker", higher)
+    benchmark.run_benchmark(**dict(sweep, max_memory_mb=4000))
+    assert higher.calls == [("keras_hub_bert", "train", 512), ("keras_hub_bert", "infer", 512)]
     # The scaling chart draws what fitted and marks what did not.
     paths = benchmark.write_report(report, str(tmp_path / "report"))
     assert "scaling.png" not in paths  # two lengths: no curve
@@ -334,9 +395,9 @@ def test_a_killed_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
 def test_a_folder_measured_with_other_settings_is_refused(tmp_path, capsys):
     from convbert_keras.cli.benchmark import main
 
-    (tmp_path / "results.json").write_text(
-        json.dumps({"settings": {"backend": "tensorflow", "warmup": 2, "repeats": 5}})
-    )
+    # Everything as this command would measure, but warm-up 2.
+    settings = {"backend": "tensorflow", "warmup": 2, "repeats": 5, "config_overrides": {}}
+    (tmp_path / "results.json").write_text(json.dumps({"settings": settings, "results": []}))
     with pytest.raises(SystemExit) as exit:
         main(["--warmup", "1", "--output", str(tmp_path)])
     assert exit.value.code == 2

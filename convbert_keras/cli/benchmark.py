@@ -7,9 +7,9 @@
 Writes results.json, summary.md, chart.png (and scaling.png) under --output and
 prints the summary table. Each case runs in its own process, stopped (and
 reported as not fitting) when its resident memory passes --max-memory-gb.
-results.json is saved after every case: run the same command again, after a
-kill or to add lengths, and the cases already in it are kept, not measured
-again (delete the folder to measure them again).
+results.json is saved after every case: run the same command again (with the
+same --output), after a kill or to add lengths, and the cases already in it
+are kept, not measured again (delete the folder to measure them again).
 
     python scripts/benchmark.py --serving saved_models/convbert_sentiment/1
 
@@ -25,6 +25,13 @@ import platform
 
 from convbert_keras import benchmark
 from convbert_keras.models.configs import CONVBERT_CONFIGS
+
+
+def _non_negative(text):
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, not {text}")
+    return value
 
 
 def main(argv=None):
@@ -57,7 +64,7 @@ def main(argv=None):
     default_limit = benchmark.default_memory_limit_mb()
     parser.add_argument(
         "--max-memory-gb",
-        type=float,
+        type=_non_negative,
         default=default_limit / 1024 if default_limit else None,
         help="stop a case whose resident memory passes this, and report it as not fitting "
         "(default: the machine's memory less 1 GiB; 0: no limit)",
