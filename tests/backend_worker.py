@@ -6,7 +6,6 @@ For the backbone and every task in `WORK_DIR/presets/` (saved on TensorFlow):
 loads it, computes its outputs on the token ids of `WORK_DIR/inputs.npz`,
 fits it on raw examples (tokenized in `tf.data`, as keras-hub does on every
 backend), predicts raw examples, saves it as a preset and loads that again.
-Also one training step of the backbone with and without `remat=True`.
 Writes `WORK_DIR/<backend>/`: `results.json`, `outputs.npz` (before
 training), `trained.npz` (after), the presets it saved and each one's
 weights as the backend held them (`<name>_weights.npz`).
@@ -27,9 +26,6 @@ from backend_cases import outputs  # noqa: E402
 from backend_cases import training_data  # noqa: E402
 from support import NEGATIVE  # noqa: E402
 from support import POSITIVE  # noqa: E402
-from support import REMAT_CONFIG  # noqa: E402
-
-from convbert_keras import ConvBertBackbone  # noqa: E402
 
 
 def weights(model):
@@ -76,63 +72,6 @@ def learning_losses():
     return [float(v) for v in history.history["loss"]]
 
 
-def remat_updates(remat, draw_seeds_inside=False):
-    """The loss and the weight updates of one SGD step (learning rate 1:
-    the negative gradients) of a 2-layer backbone with dropout 0.3, from
-    the same weights and seeds. `draw_seeds_inside`: the negative control,
-    each dropout's seed drawn in the recomputed layer instead of passed in."""
-    from unittest import mock
-
-    from convbert_keras.layers.dropout import HashDropout
-
-    keras.utils.set_random_seed(3)
-    backbone = ConvBertBackbone(**REMAT_CONFIG, remat=remat)
-    model = keras.Model(backbone.input, backbone.output["sequence_output"])
-    direction = np.sin(np.arange(REMAT_CONFIG["hidden_dim"], dtype="float32"))
-
-    def loss(_, outputs):
-        return keras.ops.sum(outputs * keras.ops.convert_to_tensor(direction), axis=-1)
-
-    model.compile(optimizer=keras.optimizers.SGD(1.0), loss=loss)
-    rng = np.random.default_rng(0)
-    x = {
-        "token_ids": rng.integers(1, 60, (3, 12)).astype("int32"),
-        "segment_ids": rng.integers(0, 2, (3, 12)).astype("int32"),
-        "padding_mask": np.array([[1] * 12, [1] * 9 + [0] * 3, [1] * 5 + [0] * 7], "int32"),
-    }
-    before = weights(model)
-    with mock.patch.object(
-        HashDropout,
-        "next_seed",
-        (lambda self: None) if draw_seeds_inside else HashDropout.next_seed,
-    ):
-        value = model.train_on_batch(x, np.zeros((3, 12), "float32"))
-    return float(value), [b - a for b, a in zip(before, weights(model))]
-
-
-def remat_check():
-    """remat=True against the plain backbone: loss, and the largest
-    difference of the gradients (as a fraction of the largest gradient),
-    with the seeds passed in and, as a control, drawn inside (where that
-    fails, the name of the error)."""
-
-    def difference(a, b):
-        return float(
-            max(np.abs(x - y).max() for x, y in zip(a, b)) / max(np.abs(x).max() for x in a)
-        )
-
-    loss, plain = remat_updates(remat=False)
-    remat_loss, remat = remat_updates(remat=True)
-    result = {"loss": loss, "remat_loss": remat_loss, "difference": difference(plain, remat)}
-    try:
-        control_loss, control = remat_updates(remat=True, draw_seeds_inside=True)
-    except Exception as error:  # JAX refuses a draw inside jax.checkpoint
-        result["control_error"] = type(error).__name__
-    else:
-        result.update(control_loss=control_loss, control_difference=difference(plain, control))
-    return result
-
-
 def main(work_dir):
     keras.utils.set_random_seed(0)
     backend = keras.config.backend()
@@ -144,8 +83,6 @@ def main(work_dir):
     for name in NAMES:
         inputs = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(name + "/")}
         results[name], before[name], after[name] = check(name, work_dir, inputs, out_dir)
-    # Last, so that the checks above draw the random numbers they always have.
-    results["remat"] = remat_check()
     np.savez(os.path.join(out_dir, "outputs.npz"), **before)
     np.savez(os.path.join(out_dir, "trained.npz"), **after)
     with open(os.path.join(out_dir, "results.json"), "w") as f:

@@ -31,18 +31,6 @@ TINY = dict(
 # records, settings) do not depend on depth: each layer adds tracing and XLA
 # compilation to every run.
 SHALLOW = dict(TINY, num_layers=1)
-# remat=True's gradient checks (test_remat.py, backend_worker.py).
-REMAT_CONFIG = dict(
-    vocabulary_size=60,
-    num_layers=2,
-    num_heads=4,
-    hidden_dim=32,
-    embedding_dim=16,
-    intermediate_dim=64,
-    # High, so that a wrong mask moves the gradients a lot.
-    dropout=0.3,
-    max_sequence_length=16,
-)
 
 SENTENCES = [
     "the movie was good.",

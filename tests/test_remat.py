@@ -3,17 +3,27 @@
 Rematerialisation computes each encoder layer again in the backward pass.
 It is only right if the recomputation drops the same elements as the
 forward pass; the negative control shows that a mask drawn afresh in the
-recomputation changes the gradients, so the equality is not vacuous. The
-same on JAX and PyTorch: `test_backends.py`.
+recomputation changes the gradients, so the equality is not vacuous.
 """
 
 import keras
 import numpy as np
 import pytest
-from support import REMAT_CONFIG as CONFIG
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras.layers.dropout import HashDropout
+
+CONFIG = dict(
+    vocabulary_size=60,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=32,
+    embedding_dim=16,
+    intermediate_dim=64,
+    # High, so that a wrong mask moves the gradients a lot.
+    dropout=0.3,
+    max_sequence_length=16,
+)
 
 
 def loss_and_gradients(remat):
@@ -92,6 +102,12 @@ def test_remat_outside_training_is_the_plain_forward_pass():
         remat.predict_on_batch(inputs)["sequence_output"],
         plain.predict_on_batch(inputs)["sequence_output"],
     )
+
+
+def test_remat_on_another_backend_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setattr(keras.config, "backend", lambda: "jax")
+    with pytest.raises(ValueError, match="TensorFlow backend.*KERAS_BACKEND=tensorflow"):
+        ConvBertBackbone(**CONFIG, remat=True)
 
 
 def test_a_saved_preset_loads_with_remat(tmp_path):

@@ -76,9 +76,8 @@ class HashDropout(keras.layers.Dropout):
     use Keras' own dropout, and so does a `noise_shape`.
 
     Arguments, input and output shapes are those of `keras.layers.Dropout`;
-    `call` also takes `seed`, from `next_seed()`, to draw a given mask again
-    (TensorFlow and JAX; PyTorch draws the same mask again by restoring its
-    generator's state, as its `checkpoint` does).
+    `call` also takes `seed`, an int32 pair from `next_seed()`, to draw a
+    given mask again (TensorFlow only).
 
     Example:
     ```python
@@ -90,22 +89,16 @@ class HashDropout(keras.layers.Dropout):
     def next_seed(self):
         """Draws the seed of the next mask, to pass as `call(..., seed=)`:
         a computation run twice with the same seed (a rematerialised layer
-        recomputed in the backward pass) drops the same elements. An int32
-        pair on TensorFlow, the seed generator's own draw elsewhere."""
-        draw = self.seed_generator.next()
-        return int32_seed(draw) if keras.config.backend() == "tensorflow" else draw
+        recomputed in the backward pass) drops the same elements."""
+        return int32_seed(self.seed_generator.next())
 
     def call(self, inputs, training=False, seed=None):
-        if not training or self.rate == 0 or self.noise_shape is not None:
-            return super().call(inputs, training=training)
-        if keras.config.backend() != "tensorflow":
-            if seed is not None and keras.config.backend() == "jax":
-                # A JAX key: Keras' dropout under it is the mask the layer
-                # would have drawn with it.
-                return keras.random.dropout(inputs, self.rate, seed=seed)
-            # PyTorch: Keras' unseeded dropout draws from torch's global
-            # generator, whose state PyTorch's `checkpoint` restores for the
-            # recomputation; the seed is not needed there.
+        if (
+            not training
+            or self.rate == 0
+            or self.noise_shape is not None
+            or keras.config.backend() != "tensorflow"
+        ):
             return super().call(inputs, training=training)
         import tensorflow as tf
 

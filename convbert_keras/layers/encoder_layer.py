@@ -27,11 +27,10 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         kernel_initializer: initializer of every kernel.
         remat: bool. Rematerialise the layer in training: keep only its
             input for the backward pass and compute the layer again there
-            (`keras.remat`: `tf.recompute_grad`, `jax.checkpoint` or
-            PyTorch's `checkpoint`), with the dropout masks of the forward
-            pass (their seeds are drawn once and passed in). Memory for
+            (`tf.recompute_grad`), with the dropout masks of the forward pass
+            (their seeds are drawn once and passed in). Memory for
             activations falls to about one layer's worth, for one more
-            forward pass per step.
+            forward pass per step. TensorFlow backend only.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments: `hidden_states` `(B, L, H)`, `padding_mask` `(B, L)`
@@ -60,6 +59,12 @@ class ConvBertEncoderLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if remat and keras.config.backend() != "tensorflow":
+            raise ValueError(
+                "`remat=True` is implemented for the TensorFlow backend (it passes the "
+                "dropout seeds into `tf.recompute_grad`); the Keras backend is "
+                f"{keras.config.backend()!r}. Set KERAS_BACKEND=tensorflow or use remat=False."
+            )
         if num_groups < 1 or intermediate_dim % num_groups:
             raise ValueError(
                 f"`intermediate_dim` ({intermediate_dim}) must be divisible by "
@@ -139,6 +144,8 @@ class ConvBertEncoderLayer(keras.layers.Layer):
     def call(self, hidden_states, padding_mask=None, training=None):
         if not (self.remat and training):
             return self._block(hidden_states, padding_mask, training)
+        import tensorflow as tf
+
         # Drawn here, outside the recomputed function: drawing advances the
         # seed generators, so a draw inside would give the recomputation
         # other masks than the forward pass, and wrong gradients.
@@ -147,7 +154,7 @@ class ConvBertEncoderLayer(keras.layers.Layer):
             self.attention_dropout.next_seed(),
             self.feedforward_dropout.next_seed(),
         ]
-        return keras.remat(lambda x: self._block(x, padding_mask, True, seeds))(hidden_states)
+        return tf.recompute_grad(lambda x: self._block(x, padding_mask, True, seeds))(hidden_states)
 
     def _block(self, hidden_states, padding_mask, training, seeds=(None, None, None)):
         probs_seed, attention_seed, feedforward_seed = seeds

@@ -51,8 +51,8 @@ class ConvBertBackbone(TransformersPresets, Backbone):
             forward pass's dropout masks, instead of keeping its activations.
             Same gradients, less memory (longer sequences, larger batches)
             for one more forward pass per step (15-34% more time at 128-512
-            tokens; faster at 8192, README "Memory"), on every Keras
-            backend. See `ConvBertEncoderLayer`.
+            tokens; faster at 8192, README "Memory"). TensorFlow backend
+            only. See `ConvBertEncoderLayer`.
         shared_embeddings: another `ConvBertBackbone` whose embedding tables
             and embedding LayerNorm this one uses (the same variables), as
             ELECTRA's generator does with its discriminator. Not part of the
