@@ -1,8 +1,9 @@
 """Benchmarks ConvBERT against transformers' PyTorch ConvBERT and keras-hub BERT.
 
     python scripts/benchmark.py --sizes small base --lengths 128 512 --batch-sizes 16
-    python scripts/benchmark.py --sizes small --lengths 128 256 512 1024 2048 \
-        --batch-sizes 2 --frameworks convbert_keras keras_hub_bert   # docs/performance/scaling.md
+    python scripts/benchmark.py --sizes small --lengths 128 256 512 1024 2048 4096 8192 \
+        --batch-sizes 1 --frameworks convbert_keras convbert_keras_remat keras_hub_bert \
+        --warmup 1 --repeats 3 --output results/scaling-8k   # docs/performance/scaling.md
 
 Writes results.json, summary.md, chart.png (and scaling.png) under --output and
 prints the summary table. Each case runs in its own process, stopped (and
