@@ -403,3 +403,13 @@ def test_a_folder_measured_with_other_settings_is_refused(tmp_path, capsys):
     assert exit.value.code == 2
     error = capsys.readouterr().err
     assert "other settings" in error and "measure into another folder" in error
+
+
+def test_a_negative_memory_limit_is_refused(tmp_path, capsys):
+    from convbert_keras.cli.benchmark import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--max-memory-gb", "-1", "--output", str(tmp_path)])
+    assert exit.value.code == 2
+    assert "--max-memory-gb: must be 0 (no limit) or more, not -1" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
