@@ -5,7 +5,9 @@
 For the backbone and every task in `WORK_DIR/presets/` (saved on TensorFlow):
 loads it, computes its outputs on the token ids of `WORK_DIR/inputs.npz`,
 fits it on raw examples (tokenized in `tf.data`, as keras-hub does on every
-backend), predicts raw examples, saves it as a preset and loads that again.
+backend; the masked LM on batches its preprocessor masked once, so that its
+weights are the same in every run), predicts raw examples, saves it as a
+preset and loads that again.
 Writes `WORK_DIR/<backend>/`: `results.json`, `outputs.npz` (before
 training), `trained.npz` (after), the presets it saved and each one's
 weights as the backend held them (`<name>_weights.npz`).
