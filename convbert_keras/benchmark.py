@@ -501,7 +501,7 @@ def summary_table(report):
                 for r in results
                 if r["framework"] == "convbert_keras"
                 and "error" not in r
-                and all(r[k] == row[k] for k in ("size", "mode", "batch_size", "length"))
+                and _case_key(r) == _case_key(row)
             ),
             None,
         )
@@ -533,7 +533,7 @@ def plot(report, path):
 
     rows = [r for r in report["results"] if "error" not in r]
     cases = sorted(
-        {(r["size"], r["mode"], r["batch_size"], r["length"]) for r in rows},
+        {_case_key(r) for r in rows},
         key=lambda c: (c[1], c[0], c[3], c[2]),
     )
     frameworks = [f for f in FRAMEWORKS if any(r["framework"] == f for r in rows)]
@@ -545,8 +545,7 @@ def plot(report, path):
                 (
                     r["tokens_per_s"]
                     for r in rows
-                    if r["framework"] == framework
-                    and (r["size"], r["mode"], r["batch_size"], r["length"]) == case
+                    if r["framework"] == framework and _case_key(r) == case
                 ),
                 0,
             )
