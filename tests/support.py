@@ -91,3 +91,16 @@ def spread(model, seed=0):
         else:
             value = rng.normal(0, 1.5 / np.sqrt(np.prod(shape[:-1])), shape)
         variable.assign(value.astype(variable.dtype))
+
+
+def printed_by(main, argv):
+    """What a command-line tool's `main(argv)` prints when run in this
+    process, where a script's process would add only TensorFlow's start-up.
+    It must return None: the script's exit status 0."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(argv) is None
+    return printed.getvalue()

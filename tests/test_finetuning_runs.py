@@ -1,7 +1,7 @@
 """Fine-tuning runs in separate processes: killed mid-epoch and resumed to
-the weights and records of an uninterrupted run, run again once finished,
-and on two devices (MirroredStrategy) with XLA-compiled replica steps and
-the weights of one device."""
+the weights and records of an uninterrupted run, and on two devices
+(MirroredStrategy) with XLA-compiled replica steps and the weights of one
+device; and the finished run's command again (in the test process)."""
 
 import json
 import os
@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from support import SHALLOW
 from support import VOCAB
+from support import printed_by
+
+from convbert_keras.cli.finetune import main
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +146,7 @@ def runs(tmp_path_factory):
     at_kill = kill_after_mid_epoch_checkpoint(tmp_path, tmp_path / "killed")
     resumed = run(tmp_path, tmp_path / "killed")
     mirrored = run(tmp_path, tmp_path / "mirrored", mirrored=True, dump=tmp_path / "xla")
-    again = run(tmp_path, tmp_path / "straight")
+    again = printed_by(main, command(tmp_path, tmp_path / "straight")[2:])
     return dict(
         tmp_path=tmp_path,
         straight=straight,

@@ -3,8 +3,6 @@
 runs that resume, under XLA, to the weights of an uninterrupted one-device
 run."""
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -17,7 +15,9 @@ import pytest
 from support import SENTENCES
 from support import SHALLOW
 from support import VOCAB
+from support import printed_by
 
+from convbert_keras.cli.pretrain import main
 from convbert_keras.distribute import free_local_ports
 
 pytestmark = pytest.mark.slow
@@ -132,19 +132,6 @@ def killed_and_resumed(kind, output, tmp_path, dump=None):
     return run(kind, output, tmp_path, dump=dump)
 
 
-def again(tmp_path):
-    """The uninterrupted run's command once more, in this process (the
-    command-line tool's `main`, which the script calls): what it prints.
-    (A process of its own would only add TensorFlow's start-up.)"""
-    from convbert_keras.cli.pretrain import main
-
-    corpus, config = tmp_path / "corpus.txt", tmp_path / "config.json"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(pretrain_command(corpus, config, tmp_path / "straight")[2:]) is None
-    return printed.getvalue()
-
-
 def resumed_step(stdout):
     return int(stdout.split("Resuming from")[1].split("at step ")[1].split(".")[0])
 
@@ -173,7 +160,13 @@ def runs(tmp_path_factory):
             summaries=[json.loads(out[out.index("{") :]) for out in resumed],
             dumps=[n for d in tmp_path.glob(f"xla_{kind}_*") for n in os.listdir(d)],
         )
-    results["again"] = again(tmp_path)
+    # The uninterrupted run's command once more.
+    results["again"] = printed_by(
+        main,
+        pretrain_command(tmp_path / "corpus.txt", tmp_path / "config.json", tmp_path / "straight")[
+            2:
+        ],
+    )
     results["tmp_path"] = tmp_path
     return results
 
