@@ -16,9 +16,14 @@ from keras.src.losses.loss import unscale_loss_for_distribution
 # word-piece split uses it; it is not exported).
 from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
 
+# How keras-hub's `fit`, `evaluate` and `predict` batch in-memory inputs: a
+# batched `tf.data` or grain dataset, or a dataset passed in as it is.
+from keras_hub.src.utils.pipeline_model import _convert_inputs_to_dataset as batched_input_dataset
+
 __all__ = [
     "OVERRIDDEN",
     "PUNCTUATION_AND_CJK_REGEX",
+    "batched_input_dataset",
     "loss_tracker",
     "masked_lm_head_parts",
     "scale_loss_for_distribution",

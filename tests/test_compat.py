@@ -73,3 +73,14 @@ def test_overridden_private_methods_still_exist_where_we_override_them(target):
     ours = getattr(importlib.import_module(ours_module), ours_name)
     assert issubclass(ours, keras_class)
     assert getattr(ours, method).__module__.startswith("convbert_keras.")
+
+
+def test_batched_input_dataset_batches_in_memory_inputs_as_keras_hub_does():
+    # grain is not installed, so keras-hub batches with tf.data.
+    batches = _compat.batched_input_dataset(["a", "b", "c"], np.array([0, 1, 0]), None, 2)
+    assert isinstance(batches, tf.data.Dataset) and int(batches.cardinality()) == 2
+    x, y = next(iter(batches))
+    assert x.numpy().tolist() == [b"a", b"b"] and y.numpy().tolist() == [0, 1]
+    given = tf.data.Dataset.range(3).batch(2)
+    assert _compat.batched_input_dataset(given, None, None, None) is given
+    assert "batched_input_dataset" not in _public_names(keras_hub.utils, keras_hub)

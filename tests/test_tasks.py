@@ -17,9 +17,8 @@ from convbert_keras import ConvBertTokenClassifier
 from convbert_keras import ConvBertTokenClassifierPreprocessor
 from convbert_keras import ConvBertTokenizer
 
-# Training data is repeated within an epoch rather than run for many short
-# epochs: every epoch starts a new tf.data iterator, whose tokenizer kernels
-# (large Unicode regexes) cost more than a tiny model's steps.
+# Training data is repeated within an epoch: a few epochs of 80 examples
+# each, as a small task trains, rather than many epochs of 8.
 REPEAT = 10
 
 
@@ -34,6 +33,39 @@ def test_text_classifier_fits_raw_strings_with_xla():
     assert history.history["loss"][-1] < 0.2
     predictions = model.predict(x, batch_size=4, verbose=0).argmax(-1)
     np.testing.assert_array_equal(predictions, y)
+
+
+@pytest.mark.slow
+def test_epochs_on_in_memory_data_share_one_iterator_and_train_as_one_by_one():
+    from unittest import mock
+
+    x = POSITIVE + NEGATIVE
+    y = np.tile([1] * 4 + [0] * 4, 2)
+    models = []
+    for _ in range(2):
+        keras.utils.set_random_seed(0)  # the same weights and dropout streams
+        models.append(sentiment_classifier())
+        models[-1].compile(optimizer=keras.optimizers.Adam(3e-3))
+    started = []
+    start = tf.data.Dataset.__iter__
+
+    def counted(dataset):
+        started.append(dataset)
+        return start(dataset)
+
+    with mock.patch.object(tf.data.Dataset, "__iter__", counted):
+        together = models[0].fit(x * 2, y, batch_size=4, epochs=3, verbose=0).history["loss"]
+        assert len(started) == 1
+        # One epoch per fit (keras-hub's own path): an iterator for the
+        # epoch and one Keras starts after it.
+        one_by_one = [
+            models[1].fit(x * 2, y, batch_size=4, epochs=1, verbose=0).history["loss"][0]
+            for _ in range(3)
+        ]
+        assert len(started) == 1 + 3 * 2
+    assert together == one_by_one
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_text_classifier_pairs_and_truncation():
