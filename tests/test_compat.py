@@ -83,4 +83,4 @@ def test_batched_input_dataset_batches_in_memory_inputs_as_keras_hub_does():
     assert x.numpy().tolist() == [b"a", b"b"] and y.numpy().tolist() == [0, 1]
     given = tf.data.Dataset.range(3).batch(2)
     assert _compat.batched_input_dataset(given, None, None, None) is given
-    assert "batched_input_dataset" not in _public_names(keras_hub.utils, keras_hub)
+    assert "convert_inputs_to_dataset" not in _public_names(keras_hub.utils, keras_hub)

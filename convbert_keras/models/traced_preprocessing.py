@@ -16,10 +16,10 @@ class TracedPreprocessing:
 
     Its `fit` also feeds a run of several epochs on in-memory inputs
     (lists, arrays, tensors) from one `tf.data` iterator: Keras otherwise
-    starts a new one for every epoch (and one more after the last), and
-    each start instantiates the preprocessing graph afresh (TensorFlow's
-    graph optimisation of the tokenizer's ops: 0.2-0.5 s a start, over a
-    second an epoch on a small task). The batches, their order and the
+    starts two for every epoch (one as it begins, one as it ends), and each
+    start instantiates the preprocessing graph afresh (TensorFlow's graph
+    optimisation of the tokenizer's ops: 0.2-0.5 s a start, up to a second
+    an epoch on a small task). The batches, their order and the
     trained weights are those of the epochs run one by one.
 
     Place it before the keras-hub base (after `ConvBertTask`, which defines
@@ -30,8 +30,8 @@ class TracedPreprocessing:
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         batches = _batches_for_epochs(x, y, sample_weight, batch_size, kwargs)
         if batches is not None:
-            # Repeated without end: with a count Keras would start one more
-            # iterator after the last epoch, as it does now.
+            # Repeated without end: with a count Keras would still start one
+            # more iterator as the last epoch ends.
             kwargs["steps_per_epoch"] = int(batches.cardinality())
             x, y, sample_weight, batch_size = batches.repeat(), None, None, None
         return super().fit(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
