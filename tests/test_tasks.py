@@ -36,11 +36,11 @@ def test_text_classifier_fits_raw_strings_with_xla():
 
 
 @pytest.mark.slow
-def test_epochs_on_in_memory_data_share_one_iterator_and_train_as_one_by_one():
+def test_in_memory_inputs_are_read_through_one_iterator_a_call_with_the_same_results():
     from unittest import mock
 
     x = POSITIVE + NEGATIVE
-    y = np.tile([1] * 4 + [0] * 4, 2)
+    y = np.array([1] * 4 + [0] * 4)
     models = []
     for _ in range(2):
         keras.utils.set_random_seed(0)  # the same weights and dropout streams
@@ -54,18 +54,23 @@ def test_epochs_on_in_memory_data_share_one_iterator_and_train_as_one_by_one():
         return start(dataset)
 
     with mock.patch.object(tf.data.Dataset, "__iter__", counted):
-        together = models[0].fit(x * 2, y, batch_size=4, epochs=3, verbose=0).history["loss"]
-        assert len(started) == 1
-        # One epoch per fit (keras-hub's own path): an iterator for the
-        # epoch and one Keras starts after it.
+        together = models[0].fit(x * 2, np.tile(y, 2), batch_size=4, epochs=3, verbose=0)
         one_by_one = [
-            models[1].fit(x * 2, y, batch_size=4, epochs=1, verbose=0).history["loss"][0]
-            for _ in range(3)
+            models[1].fit(x * 2, np.tile(y, 2), batch_size=4, epochs=1, verbose=0) for _ in range(3)
         ]
-        assert len(started) == 1 + 3 * 2
-    assert together == one_by_one
+        predicted = models[0].predict(x, batch_size=4, verbose=0)
+        evaluated = models[0].evaluate(x, y, batch_size=4, verbose=0)
+        assert len(started) == 1 + 3 + 1 + 1
+        # keras-hub's own path, for a dataset given as it is: two a pass.
+        given = models[0].predict(tf.data.Dataset.from_tensor_slices(x).batch(4), verbose=0)
+        assert len(started) == 6 + 2
+    assert together.history["loss"] == [h.history["loss"][0] for h in one_by_one]
     for a, b in zip(models[0].get_weights(), models[1].get_weights()):
         np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(predicted, given)
+    assert evaluated == models[0].evaluate(
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(4), verbose=0
+    )
 
 
 def test_text_classifier_pairs_and_truncation():

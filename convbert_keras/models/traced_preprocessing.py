@@ -14,13 +14,14 @@ class TracedPreprocessing:
     gets a trace of its own, never a stale one. Outputs are those of the
     task's own `preprocess_samples`.
 
-    Its `fit` also feeds a run of several epochs on in-memory inputs
-    (lists, arrays, tensors) from one `tf.data` iterator: Keras otherwise
-    starts two for every epoch (one as it begins, one as it ends), and each
-    start instantiates the preprocessing graph afresh (TensorFlow's graph
-    optimisation of the tokenizer's ops: 0.2-0.5 s a start, up to a second
-    an epoch on a small task). The batches, their order and the
-    trained weights are those of the epochs run one by one.
+    Its `fit`, `evaluate` and `predict` also read in-memory inputs
+    (lists, arrays, tensors) through one `tf.data` iterator a call: Keras
+    otherwise starts two for every pass over them (one as it begins, one
+    as it ends, for the next), and each start instantiates the
+    preprocessing graph afresh (TensorFlow's graph optimisation of the
+    tokenizer's ops: 0.2-0.5 s a start; a `predict` of a few texts took
+    twice that). The batches, their order, the outputs and the trained
+    weights are those of keras-hub's own path.
 
     Place it before the keras-hub base (after `ConvBertTask`, which defines
     no `preprocess_samples`): `class ConvBertTextClassifier(ConvBertTask,
@@ -28,13 +29,20 @@ class TracedPreprocessing:
     """
 
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
-        batches = _batches_for_epochs(x, y, sample_weight, batch_size, kwargs)
-        if batches is not None:
-            # Repeated without end: with a count Keras would still start one
-            # more iterator as the last epoch ends.
-            kwargs["steps_per_epoch"] = int(batches.cardinality())
-            x, y, sample_weight, batch_size = batches.repeat(), None, None, None
+        x, y, sample_weight, batch_size = _one_iterator(
+            x, y, sample_weight, batch_size, kwargs, "steps_per_epoch"
+        )
         return super().fit(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        x, y, sample_weight, batch_size = _one_iterator(
+            x, y, sample_weight, batch_size, kwargs, "steps"
+        )
+        return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
+
+    def predict(self, x=None, batch_size=None, **kwargs):
+        x, _, _, batch_size = _one_iterator(x, None, None, batch_size, kwargs, "steps")
+        return super().predict(x, batch_size=batch_size, **kwargs)
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         import tensorflow as tf
@@ -45,24 +53,23 @@ class TracedPreprocessing:
         return trace(x, y, sample_weight)
 
 
-def _batches_for_epochs(x, y, sample_weight, batch_size, fit_arguments):
-    """The `tf.data` batches keras-hub's `fit` would build from in-memory
-    `x`, when it would build them with `tf.data` (grain's datasets keras-hub
-    repeats itself) for more than one epoch whose length Keras is not told;
-    else None."""
+def _one_iterator(x, y, sample_weight, batch_size, arguments, steps_argument):
+    """In-memory `x` (with `y` and `sample_weight`) batched as keras-hub
+    batches it with `tf.data`, repeated without end, with the batches of one
+    pass set as `arguments[steps_argument]`: Keras then keeps one iterator
+    for the call. (A repeat count would still have it start one more as the
+    last pass ends.) Anything else (a dataset, a declared number of steps,
+    a `validation_split`, batches keras-hub makes with grain, which it
+    repeats itself) is returned as it is."""
     import tensorflow as tf
 
     from convbert_keras._compat import batched_input_dataset
 
-    epochs = fit_arguments.get("epochs", 1) - fit_arguments.get("initial_epoch", 0)
-    if (
-        epochs < 2
-        or x is None
-        or fit_arguments.get("steps_per_epoch") is not None
-        or fit_arguments.get("validation_split")
-    ):
-        return None
+    unchanged = x, y, sample_weight, batch_size
+    if x is None or arguments.get(steps_argument) is not None or arguments.get("validation_split"):
+        return unchanged
     batches = batched_input_dataset(x, y, sample_weight, batch_size)
     if batches is x or not isinstance(batches, tf.data.Dataset) or batches.cardinality() < 1:
-        return None
-    return batches
+        return unchanged
+    arguments[steps_argument] = int(batches.cardinality())
+    return batches.repeat(), None, None, None
