@@ -54,23 +54,35 @@ def test_in_memory_inputs_are_read_through_one_iterator_a_call_with_the_same_res
         return start(dataset)
 
     with mock.patch.object(tf.data.Dataset, "__iter__", counted):
-        together = models[0].fit(x * 2, np.tile(y, 2), batch_size=4, epochs=3, verbose=0)
-        one_by_one = [
-            models[1].fit(x * 2, np.tile(y, 2), batch_size=4, epochs=1, verbose=0) for _ in range(3)
+        fits = [
+            model.fit(
+                x * 2,
+                np.tile(y, 2),
+                batch_size=4,
+                epochs=epochs,
+                validation_data=(x, y),
+                verbose=0,
+            ).history
+            for model, epochs in [(models[0], 3)] + [(models[1], 1)] * 3
         ]
+        # One for training a fit, one for validation an epoch (Keras resets
+        # its evaluation iterator for each): 1 + 3 in one fit of 3 epochs,
+        # 3 x (1 + 1) in 3 fits.
+        assert len(started) == 4 + 6
         predicted = models[0].predict(x, batch_size=4, verbose=0)
-        evaluated = models[0].evaluate(x, y, batch_size=4, verbose=0)
-        assert len(started) == 1 + 3 + 1 + 1
+        evaluated = models[0].evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+        assert len(started) == 10 + 1 + 1
         # keras-hub's own path, for a dataset given as it is: two a pass.
-        given = models[0].predict(tf.data.Dataset.from_tensor_slices(x).batch(4), verbose=0)
-        assert len(started) == 6 + 2
-    assert together.history["loss"] == [h.history["loss"][0] for h in one_by_one]
+        given = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+        given_predicted = models[0].predict(given.map(lambda x, y: x), verbose=0)
+        assert len(started) == 12 + 2
+    for key in ("loss", "val_loss"):
+        assert fits[0][key] == [h[key][0] for h in fits[1:]]
     for a, b in zip(models[0].get_weights(), models[1].get_weights()):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(predicted, given)
-    assert evaluated == models[0].evaluate(
-        tf.data.Dataset.from_tensor_slices((x, y)).batch(4), verbose=0
-    )
+    np.testing.assert_array_equal(predicted, given_predicted)
+    assert evaluated == models[0].evaluate(given, verbose=0, return_dict=True)
+    assert evaluated["loss"] == fits[0]["val_loss"][-1]
 
 
 def test_text_classifier_pairs_and_truncation():

@@ -14,8 +14,9 @@ class TracedPreprocessing:
     gets a trace of its own, never a stale one. Outputs are those of the
     task's own `preprocess_samples`.
 
-    Its `fit`, `evaluate` and `predict` also read in-memory inputs
-    (lists, arrays, tensors) through one `tf.data` iterator a call: Keras
+    Its `fit` (validation data too), `evaluate` and `predict` also read
+    in-memory inputs (lists, arrays, tensors) through one `tf.data`
+    iterator a call: Keras
     otherwise starts two for every pass over them (one as it begins, one
     as it ends, for the next), and each start instantiates the
     preprocessing graph afresh (TensorFlow's graph optimisation of the
@@ -28,11 +29,27 @@ class TracedPreprocessing:
     TracedPreprocessing, ReplicaXlaSteps, TextClassifier)`.
     """
 
-    def fit(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+    def fit(
+        self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs
+    ):
+        import keras
+
+        if isinstance(validation_data, tuple):
+            # Validated after every epoch: one iterator an epoch, not two.
+            inputs = keras.utils.unpack_x_y_sample_weight(validation_data)
+            batches = _one_iterator(*inputs, batch_size, kwargs, "validation_steps")[0]
+            validation_data = validation_data if batches is inputs[0] else batches
         x, y, sample_weight, batch_size = _one_iterator(
             x, y, sample_weight, batch_size, kwargs, "steps_per_epoch"
         )
-        return super().fit(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
+        return super().fit(
+            x,
+            y,
+            batch_size=batch_size,
+            sample_weight=sample_weight,
+            validation_data=validation_data,
+            **kwargs,
+        )
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         x, y, sample_weight, batch_size = _one_iterator(
