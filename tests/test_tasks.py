@@ -36,8 +36,12 @@ def test_text_classifier_fits_raw_strings_with_xla():
 
 
 @pytest.mark.slow
-def test_in_memory_inputs_are_read_through_one_iterator_a_call_with_the_same_results():
+def test_in_memory_inputs_start_one_preprocessing_pipeline_a_call_with_the_same_results():
     from unittest import mock
+
+    from keras_hub.src.utils import pipeline_model
+
+    from convbert_keras.models.traced_preprocessing import EAGER_PREDICT_BATCHES
 
     x = POSITIVE + NEGATIVE
     y = np.array([1] * 4 + [0] * 4)
@@ -46,14 +50,23 @@ def test_in_memory_inputs_are_read_through_one_iterator_a_call_with_the_same_res
         keras.utils.set_random_seed(0)  # the same weights and dropout streams
         models.append(sentiment_classifier())
         models[-1].compile(optimizer=keras.optimizers.Adam(3e-3))
-    started = []
-    start = tf.data.Dataset.__iter__
+    # Started iterators of keras-hub's preprocessing pipelines: each start
+    # instantiates the preprocessing graph.
+    pipelines, started = [], []
+    apply, start = pipeline_model._apply_preprocessing, tf.data.Dataset.__iter__
+
+    def applied(*args):
+        pipelines.append(apply(*args))
+        return pipelines[-1]
 
     def counted(dataset):
-        started.append(dataset)
+        started.extend(p for p in pipelines if p is dataset)
         return start(dataset)
 
-    with mock.patch.object(tf.data.Dataset, "__iter__", counted):
+    with (
+        mock.patch.object(pipeline_model, "_apply_preprocessing", applied),
+        mock.patch.object(tf.data.Dataset, "__iter__", counted),
+    ):
         fits = [
             model.fit(
                 x * 2,
@@ -69,9 +82,14 @@ def test_in_memory_inputs_are_read_through_one_iterator_a_call_with_the_same_res
         # its evaluation iterator for each): 1 + 3 in one fit of 3 epochs,
         # 3 x (1 + 1) in 3 fits.
         assert len(started) == 4 + 6
-        predicted = models[0].predict(x, batch_size=4, verbose=0)
         evaluated = models[0].evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
-        assert len(started) == 10 + 1 + 1
+        assert len(started) == 10 + 1
+        # A few batches are preprocessed eagerly, more in one pipeline.
+        predicted = models[0].predict(x, batch_size=4, verbose=0)
+        assert len(started) == 11
+        many = x * (2 * EAGER_PREDICT_BATCHES)
+        streamed = models[0].predict(many, batch_size=4, verbose=0)
+        assert len(started) == 11 + 1
         # keras-hub's own path, for a dataset given as it is: two a pass.
         given = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
         given_predicted = models[0].predict(given.map(lambda x, y: x), verbose=0)
@@ -81,6 +99,7 @@ def test_in_memory_inputs_are_read_through_one_iterator_a_call_with_the_same_res
     for a, b in zip(models[0].get_weights(), models[1].get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(predicted, given_predicted)
+    np.testing.assert_array_equal(streamed, np.tile(predicted, (2 * EAGER_PREDICT_BATCHES, 1)))
     assert evaluated == models[0].evaluate(given, verbose=0, return_dict=True)
     assert evaluated["loss"] == fits[0]["val_loss"][-1]
 
