@@ -66,8 +66,7 @@ class TracedPreprocessing:
         if batches is None:
             return super().predict(x, batch_size=batch_size, **kwargs)
         if self.preprocessor is None or int(batches.cardinality()) > EAGER_PREDICT_BATCHES:
-            kwargs["steps"] = int(batches.cardinality())
-            return super().predict(batches.repeat(), **kwargs)
+            return super().predict(_repeated(batches, kwargs, "steps"), **kwargs)
         # Preprocessed eagerly by the kept trace, which TensorFlow
         # instantiates once; then Keras' own predict on the arrays, in the
         # same batches.
@@ -112,16 +111,22 @@ def _in_memory_batches(x, y, sample_weight, batch_size, arguments, steps_argumen
     return batches
 
 
+def _repeated(batches, arguments, steps_argument):
+    """`batches` repeated without end, with the batches of one pass set as
+    `arguments[steps_argument]`: Keras then keeps one iterator for the call.
+    (A repeat count would still have it start one more as the last pass
+    ends.)"""
+    arguments[steps_argument] = int(batches.cardinality())
+    return batches.repeat()
+
+
 def _one_iterator(x, y, sample_weight, batch_size, arguments, steps_argument):
-    """`_in_memory_batches` repeated without end, with the batches of one
-    pass set as `arguments[steps_argument]`: Keras then keeps one iterator
-    for the call. (A repeat count would still have it start one more as the
-    last pass ends.) Anything else is returned as it is."""
+    """`(x, y, sample_weight, batch_size)` as the task's `fit` or `evaluate`
+    passes them on: in-memory inputs `_repeated`, anything else as it is."""
     batches = _in_memory_batches(x, y, sample_weight, batch_size, arguments, steps_argument)
     if batches is None:
         return x, y, sample_weight, batch_size
-    arguments[steps_argument] = int(batches.cardinality())
-    return batches.repeat(), None, None, None
+    return _repeated(batches, arguments, steps_argument), None, None, None
 
 
 def _arguments(batch):
