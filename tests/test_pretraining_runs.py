@@ -1,6 +1,6 @@
-"""Pretraining runs in separate processes, on one device, on two devices
-(MirroredStrategy) and on two workers (MultiWorkerMirroredStrategy): killed
-runs that resume, under XLA, to the weights of an uninterrupted one-device
+"""Pretraining runs on one device, on two devices (MirroredStrategy) and on
+two workers (MultiWorkerMirroredStrategy): runs killed in processes of their
+own that resume, under XLA, to the weights of an uninterrupted one-device
 run."""
 
 import json
@@ -97,7 +97,13 @@ def launch(kind, output, tmp_path, index=0, ports=None, dump=None):
 
 
 def run(kind, output, tmp_path, dump=None):
-    """A whole run (both workers for `worker`); returns their outputs."""
+    """A whole run (both workers for `worker`); returns their outputs. A
+    `single` run goes in this process: the script's `main` with the same
+    arguments, less a TensorFlow start-up (the multi-replica runs need
+    processes of their own: devices and cluster are fixed at start-up)."""
+    if kind == "single":
+        argv = pretrain_command(tmp_path / "corpus.txt", tmp_path / "config.json", output)[2:]
+        return [printed_by(main, argv)]
     ports = free_local_ports(2)
     count = 2 if kind == "worker" else 1
     processes = [
@@ -161,12 +167,7 @@ def runs(tmp_path_factory):
             dumps=[n for d in tmp_path.glob(f"xla_{kind}_*") for n in os.listdir(d)],
         )
     # The uninterrupted run's command once more.
-    results["again"] = printed_by(
-        main,
-        pretrain_command(tmp_path / "corpus.txt", tmp_path / "config.json", tmp_path / "straight")[
-            2:
-        ],
-    )
+    results["again"] = run("single", tmp_path / "straight", tmp_path)[0]
     results["tmp_path"] = tmp_path
     return results
 
