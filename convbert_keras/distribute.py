@@ -221,6 +221,21 @@ class ReplicaXlaSteps:
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def make_train_function(self, force=False):
+        # Keras on TensorFlow without a strategy builds the optimizer inside
+        # the first trace of the train step, and a variable created during a
+        # trace makes TensorFlow trace the step a second time: a first `fit`
+        # paid for two traces. Built here, before the trace, the optimizer
+        # gets the same variables (Keras builds it before here under a
+        # strategy, and on the other backends).
+        import keras
+
+        if (
+            keras.config.backend() == "tensorflow"
+            and self.optimizer is not None
+            and not self.optimizer.built
+        ):
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
         return self._make_step_function(super().make_train_function, "train_function", force)
 
     def make_test_function(self, force=False):

@@ -22,14 +22,36 @@ from convbert_keras import ConvBertTokenizer
 REPEAT = 10
 
 
+def train_step_traces(model, *args, **kwargs):
+    """How many times `model.fit(*args, **kwargs)` traces Keras' train
+    step (it runs only while a step function is traced)."""
+    from unittest import mock
+
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    step = TensorFlowTrainer.train_step
+    with mock.patch.object(TensorFlowTrainer, "train_step", autospec=True, side_effect=step) as spy:
+        history = model.fit(*args, **kwargs)
+    return spy.call_count, history
+
+
 @pytest.mark.slow
-def test_text_classifier_fits_raw_strings_with_xla():
+def test_text_classifier_fits_raw_strings_with_xla_tracing_its_step_once():
     model = sentiment_classifier()
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     assert model.jit_compile is True
     x = POSITIVE + NEGATIVE
     y = np.array([1] * 4 + [0] * 4)
-    history = model.fit(x=x * REPEAT, y=np.tile(y, REPEAT), batch_size=4, epochs=5, verbose=0)
+    traces, history = train_step_traces(
+        model, x=x * REPEAT, y=np.tile(y, REPEAT), batch_size=4, epochs=5, verbose=0
+    )
+    # Keras' own model traces twice: it builds the optimizer in the first
+    # trace, and TensorFlow traces again after a trace created variables.
+    inputs = keras.Input((3,))
+    plain = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    plain.compile(optimizer="adam", loss="mse", jit_compile=True)
+    assert train_step_traces(plain, np.ones((4, 3)), np.ones((4, 2)), verbose=0)[0] == 2
+    assert traces == 1
     assert history.history["loss"][-1] < 0.2
     predictions = model.predict(x, batch_size=4, verbose=0).argmax(-1)
     np.testing.assert_array_equal(predictions, y)
