@@ -226,13 +226,16 @@ class ReplicaXlaSteps:
         # trace makes TensorFlow trace the step a second time: a first `fit`
         # paid for two traces. Built here, before the trace, the optimizer
         # gets the same variables (Keras builds it before here under a
-        # strategy, and on the other backends).
+        # strategy, and on the other backends). A model with layers still to
+        # build (a subclassed one before its first call) has not all its
+        # variables yet: Keras' way then.
         import keras
 
         if (
             keras.config.backend() == "tensorflow"
             and self.optimizer is not None
             and not self.optimizer.built
+            and all(layer.built for layer in self._flatten_layers())
         ):
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
