@@ -44,7 +44,7 @@ SECONDS = {
     "test_parity_full.py": 25,
     "test_tokenizer.py": 23,
     "test_serving.py": 22,
-    "test_xla.py": 90,
+    "test_xla.py": 80,
     "test_remat.py": 20,
     "test_benchmark.py": 60,
     "test_convert.py": 20,
