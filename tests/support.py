@@ -104,3 +104,16 @@ def printed_by(main, argv):
     with contextlib.redirect_stdout(printed):
         assert main(argv) is None
     return printed.getvalue()
+
+
+def train_step_traces(model, *args, **kwargs):
+    """How many times `model.fit(*args, **kwargs)` traces Keras' train
+    step (it runs only while a step function is traced)."""
+    from unittest import mock
+
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    step = TensorFlowTrainer.train_step
+    with mock.patch.object(TensorFlowTrainer, "train_step", autospec=True, side_effect=step) as spy:
+        history = model.fit(*args, **kwargs)
+    return spy.call_count, history

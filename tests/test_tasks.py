@@ -8,6 +8,7 @@ from support import POSITIVE
 from support import backbone
 from support import sentiment_classifier
 from support import tokenizer
+from support import train_step_traces
 
 from convbert_keras import ConvBertMaskedLM
 from convbert_keras import ConvBertMaskedLMPreprocessor
@@ -20,19 +21,6 @@ from convbert_keras import ConvBertTokenizer
 # Training data is repeated within an epoch: a few epochs of 80 examples
 # each, as a small task trains, rather than many epochs of 8.
 REPEAT = 10
-
-
-def train_step_traces(model, *args, **kwargs):
-    """How many times `model.fit(*args, **kwargs)` traces Keras' train
-    step (it runs only while a step function is traced)."""
-    from unittest import mock
-
-    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
-
-    step = TensorFlowTrainer.train_step
-    with mock.patch.object(TensorFlowTrainer, "train_step", autospec=True, side_effect=step) as spy:
-        history = model.fit(*args, **kwargs)
-    return spy.call_count, history
 
 
 @pytest.mark.slow

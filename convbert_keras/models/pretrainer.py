@@ -203,6 +203,18 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
             # show whether it separates them at all.
             self.replaced_auc = keras.metrics.AUC(name="replaced_auc")
             self.base_rate_loss = keras.metrics.Mean(name="rtd_base_rate_loss")
+        # The heads are built here rather than in the first call: a model
+        # with all its variables lets `fit` build the optimizer before it
+        # traces the step (`ReplicaXlaSteps`), which it then traces once.
+        # Inside the model's name scope, as in a call: the same variable
+        # paths (and optimizer slot names) as before.
+        heads_input = (None, None, (generator or discriminator).hidden_dim)
+        with keras.name_scope(self.name, caller=self):
+            self.generator_head.build(heads_input, (None, self.max_predictions))
+            if objective == "rtd":
+                self.discriminator_dense.build((None, None, discriminator.hidden_dim))
+                self.discriminator_logits.build((None, None, discriminator.hidden_dim))
+        self.built = True
 
     def _seeds(self):
         # The same seed on every replica: the draws are keyed by each
