@@ -14,6 +14,7 @@ import pytest
 from support import SHALLOW
 from support import VOCAB
 from support import printed_by
+from support import with_xla_dump
 
 from convbert_keras.cli.finetune import main
 
@@ -26,9 +27,7 @@ STEPS_PER_EPOCH = 8  # 64 training rows in batches of 8
 def environment(dump=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
     env.pop("TF_CONFIG", None)
-    if dump:
-        env["XLA_FLAGS"] = f"--xla_dump_to={dump}"
-    return env
+    return with_xla_dump(env, dump) if dump else env
 
 
 def write_inputs(tmp_path):

@@ -16,6 +16,7 @@ from support import SENTENCES
 from support import SHALLOW
 from support import VOCAB
 from support import printed_by
+from support import with_xla_dump
 
 from convbert_keras.cli.pretrain import main
 from convbert_keras.distribute import free_local_ports
@@ -82,7 +83,7 @@ def launch(kind, output, tmp_path, index=0, ports=None, dump=None):
     command = pretrain_command(corpus, config, output)
     env = environment()
     if dump:
-        env["XLA_FLAGS"] = f"--xla_dump_to={dump}"
+        env = with_xla_dump(env, dump)
     if kind == "mirrored":
         command += ["--strategy", "mirrored", "--cpu-devices", "2"]
     elif kind == "worker":

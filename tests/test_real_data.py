@@ -44,6 +44,7 @@ def small_model():
     return tokenizer, backbone
 
 
+@pytest.mark.optimized_xla
 def test_sentiment_classifier_learns_rotten_tomatoes():
     import keras
 
@@ -75,6 +76,7 @@ def shuffled_like(sentences, rng):
     return out
 
 
+@pytest.mark.optimized_xla
 def test_token_classifier_learns_wnut_entities():
     import keras
     import tensorflow as tf

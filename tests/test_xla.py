@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from support import with_xla_dump
 
 from convbert_keras.benchmark import xla_temp_bytes
 
@@ -18,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def probe(tmp_path, *arguments):
     """Runs xla_probe.py with XLA's dump on; returns (dump folder, stdout)."""
     dump = tmp_path / ("dump_" + "_".join(arguments))
-    env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={dump}", TF_CPP_MIN_LOG_LEVEL="2")
+    env = with_xla_dump(dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), dump)
     result = subprocess.run(
         [sys.executable, os.path.join(HERE, "xla_probe.py"), *arguments],
         env=env,
