@@ -16,50 +16,57 @@ from convbert_keras.benchmark import xla_temp_bytes
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def probe(tmp_path, *arguments):
-    """Runs xla_probe.py with XLA's dump on; returns (dump folder, stdout)."""
-    dump = tmp_path / ("dump_" + "_".join(arguments))
+# Each case's fit or predict, all in one probe process (a process start
+# costs more than a case): the control without `jit_compile` first.
+CASES = ("predict,auto", "fit,true", "predict,true", "fit,true,plain", "fit,true,remat")
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory):
+    """Runs xla_probe.py over `CASES` with XLA's dump on; returns, per case,
+    its dump folder and the `jit_compile` the model resolved."""
+    dump = tmp_path_factory.mktemp("xla") / "dump"
     env = with_xla_dump(dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), dump)
     result = subprocess.run(
-        [sys.executable, os.path.join(HERE, "xla_probe.py"), *arguments],
+        [sys.executable, os.path.join(HERE, "xla_probe.py"), str(dump), *CASES],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return dump, result.stdout
+    resolved = dict(line.split(" jit_compile ") for line in result.stdout.splitlines())
+    assert sorted(resolved) == sorted(CASES), result.stdout
+    return {case: (dump / case.replace(",", "_"), resolved[case]) for case in CASES}
 
 
-def compiled_modules(tmp_path, mode, jit):
-    dump, stdout = probe(tmp_path, mode, jit)
-    if not dump.exists():
-        return [], stdout
-    names = [n for n in os.listdir(dump) if n.endswith("before_optimizations.txt")]
-    return names, stdout
+def compiled_modules(probes, case):
+    folder, jit_compile = probes[case]
+    names = [n for n in os.listdir(folder) if n.endswith("before_optimizations.txt")]
+    return names, jit_compile
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["fit", "predict"])
-def test_jit_compile_true_compiles_with_xla(tmp_path, mode):
-    modules, stdout = compiled_modules(tmp_path, mode, "true")
-    assert "jit_compile True" in stdout
+def test_jit_compile_true_compiles_with_xla(probes, mode):
+    modules, jit_compile = compiled_modules(probes, f"{mode},true")
+    assert jit_compile == "True"
     assert any("one_step_on_data" in name for name in modules), modules
 
 
-def test_auto_does_not_compile_on_cpu(tmp_path):
+def test_auto_does_not_compile_on_cpu(probes):
     # The negative control: the same probe without an explicit request.
-    modules, stdout = compiled_modules(tmp_path, "predict", "auto")
-    assert "jit_compile False" in stdout
+    modules, jit_compile = compiled_modules(probes, "predict,auto")
+    assert jit_compile == "False"
     assert not any("one_step_on_data" in name for name in modules)
 
 
 @pytest.mark.slow
-def test_remat_shrinks_the_compiled_training_steps_buffers(tmp_path):
+def test_remat_shrinks_the_compiled_training_steps_buffers(probes):
     # The scratch memory of the training step as XLA's buffer assignment
     # plans it: activations kept for the backward pass and intermediates.
-    plain = xla_temp_bytes(str(probe(tmp_path, "fit", "true", "plain")[0]))
-    remat = xla_temp_bytes(str(probe(tmp_path, "fit", "true", "remat")[0]))
+    plain = xla_temp_bytes(str(probes["fit,true,plain"][0]))
+    remat = xla_temp_bytes(str(probes["fit,true,remat"][0]))
     # Measured: 2.3 MB plain, 0.8 MB with remat (4 layers, 4 x 64 tokens;
     # 3 layers give 0.42 of plain, 6 layers 0.24).
     assert remat < 0.4 * plain, (remat, plain)
