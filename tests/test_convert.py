@@ -2,8 +2,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import h5py
 import keras_hub
@@ -17,12 +15,12 @@ from safetensors.numpy import save_file
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTokenizer
+from convbert_keras.cli.convert import main as convert_main
 from convbert_keras.convert import convert_checkpoint
 from convbert_keras.convert.torch_pickle import load_torch_state_dict
 from convbert_keras.convert.weights import tf_layout_to_torch
 from convbert_keras.convert.weights import tf_name_to_hf
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The fixtures differ from transformers by about 1e-6 (float32 summation order).
 TOLERANCE = 1e-5
 
@@ -202,24 +200,15 @@ def test_tf1_checkpoint_matches_transformers(tmp_path, fixture_name):
     assert max_error(backbone, fixture_name) < TOLERANCE
 
 
-def test_cli_writes_a_loadable_preset_with_tokenizer(tmp_path):
+# The command-line tool's `main` in this process (test_parity_full runs the
+# script in a process of its own).
+
+
+def test_cli_writes_a_loadable_preset_with_tokenizer(tmp_path, capsys):
     output = tmp_path / "preset"
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "scripts", "convert_checkpoint.py"),
-            "--source",
-            "hf",
-            "--input",
-            os.path.join(FIXTURES, "tiny_grouped"),
-            "--output",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "wrote" in result.stdout
+    argv = ["--source", "hf", "--input", os.path.join(FIXTURES, "tiny_grouped")]
+    assert convert_main([*argv, "--output", str(output)]) == 0
+    assert "wrote" in capsys.readouterr().out
     backbone = ConvBertBackbone.from_preset(str(output))
     assert max_error(backbone, "tiny_grouped") < TOLERANCE
     tokenizer = keras_hub.models.Tokenizer.from_preset(str(output))
@@ -315,24 +304,12 @@ def test_vocabulary_that_does_not_match_is_refused(tmp_path):
         )
 
 
-def test_cli_reports_errors_without_traceback(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "scripts", "convert_checkpoint.py"),
-            "--source",
-            "hf",
-            "--input",
-            str(tmp_path),
-            "--output",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 2
-    assert "error:" in result.stderr and "has no config.json" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_cli_reports_errors_without_traceback(tmp_path, capsys):
+    argv = ["--source", "hf", "--input", str(tmp_path), "--output", str(tmp_path / "out")]
+    assert convert_main(argv) == 2
+    printed = capsys.readouterr().err
+    assert "error:" in printed and "has no config.json" in printed
+    assert "Traceback" not in printed
 
 
 # --- Task heads -------------------------------------------------------------
