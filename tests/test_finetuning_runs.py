@@ -86,6 +86,11 @@ def command(tmp_path, output, mirrored=False):
 
 
 def run(tmp_path, output, mirrored=False, dump=None):
+    """The script's output. A one-device run goes in this process: the
+    script's `main` with the same arguments, less a TensorFlow start-up (two
+    devices need a process of their own: devices are fixed at start-up)."""
+    if not mirrored:
+        return printed_by(main, command(tmp_path, output)[2:])
     result = subprocess.run(
         command(tmp_path, output, mirrored),
         env=environment(dump),
@@ -145,7 +150,7 @@ def runs(tmp_path_factory):
     at_kill = kill_after_mid_epoch_checkpoint(tmp_path, tmp_path / "killed")
     resumed = run(tmp_path, tmp_path / "killed")
     mirrored = run(tmp_path, tmp_path / "mirrored", mirrored=True, dump=tmp_path / "xla")
-    again = printed_by(main, command(tmp_path, tmp_path / "straight")[2:])
+    again = run(tmp_path, tmp_path / "straight")
     return dict(
         tmp_path=tmp_path,
         straight=straight,
