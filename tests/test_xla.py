@@ -13,6 +13,9 @@ from support import with_xla_dump
 
 from convbert_keras.benchmark import xla_temp_bytes
 
+# A subprocess run: not part of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -46,7 +49,6 @@ def compiled_modules(probes, case):
     return names, jit_compile
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["fit", "predict"])
 def test_jit_compile_true_compiles_with_xla(probes, mode):
     modules, jit_compile = compiled_modules(probes, f"{mode},true")
@@ -61,7 +63,6 @@ def test_auto_does_not_compile_on_cpu(probes):
     assert not any("one_step_on_data" in name for name in modules)
 
 
-@pytest.mark.slow
 def test_remat_shrinks_the_compiled_training_steps_buffers(probes):
     # The scratch memory of the training step as XLA's buffer assignment
     # plans it: activations kept for the backward pass and intermediates.
