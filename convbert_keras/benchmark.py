@@ -103,6 +103,13 @@ def bert_forward_flops(config, batch_size, length):
     return convbert_forward_flops(bert, batch_size, length)
 
 
+def with_xla_dump(env, dump):
+    """The environment `env` with XLA told to dump what it compiles to the
+    folder `dump`, on top of the XLA_FLAGS already there."""
+    flags = f"{env.get('XLA_FLAGS', '')} --xla_dump_to={dump}".strip()
+    return dict(env, XLA_FLAGS=flags)
+
+
 def xla_temp_bytes(dump, module="one_step_on_data"):
     """The largest scratch buffer (`preallocated-temp`) XLA's buffer
     assignment planned for the modules in the dump folder `dump` whose name
@@ -187,7 +194,7 @@ def run_worker(spec, timeout=3600, max_memory_mb=None):
     dump = None
     if backend == "tensorflow" and spec.get("framework") in KERAS_FRAMEWORKS:
         dump = tempfile.mkdtemp(prefix="xla-dump-")
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_dump_to={dump}".strip()
+        env = with_xla_dump(env, dump)
     stopped = None
     try:
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:

@@ -46,13 +46,6 @@ POSITIVE = ["the movie was good", "a great film", "good plot and great actor", "
 NEGATIVE = ["the movie was bad", "a boring film", "bad plot and bad actor", "boring story"]
 
 
-def with_xla_dump(env, dump):
-    """`env` with XLA told to dump what it compiles to `dump`, on top of the
-    XLA_FLAGS already there (conftest's quick settings)."""
-    flags = f"{env.get('XLA_FLAGS', '')} --xla_dump_to={dump}".strip()
-    return dict(env, XLA_FLAGS=flags)
-
-
 def tokenizer():
     return ConvBertTokenizer(vocabulary=VOCAB)
 

@@ -14,8 +14,8 @@ import pytest
 from support import SHALLOW
 from support import VOCAB
 from support import printed_by
-from support import with_xla_dump
 
+from convbert_keras.benchmark import with_xla_dump
 from convbert_keras.cli.finetune import main
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ from support import SENTENCES
 from support import SHALLOW
 from support import VOCAB
 from support import printed_by
-from support import with_xla_dump
 
+from convbert_keras.benchmark import with_xla_dump
 from convbert_keras.cli.pretrain import main
 from convbert_keras.distribute import free_local_ports
 

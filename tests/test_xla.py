@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from support import with_xla_dump
 
+from convbert_keras.benchmark import with_xla_dump
 from convbert_keras.benchmark import xla_temp_bytes
 
 # A subprocess run: not part of `make test-fast`.
