@@ -63,12 +63,12 @@ def fixed_seed():
     gc.freeze()
 
 
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_finish(session):
     """XLA reads XLA_FLAGS when it first compiles, after collection, so the
-    collected tests decide, for this process and the processes its tests
-    start."""
+    tests selected to run (`-k` and `-m` applied) decide, for this process
+    and the processes its tests start."""
     if "XLA_FLAGS" not in os.environ and not any(
-        item.get_closest_marker("optimized_xla") for item in items
+        item.get_closest_marker("optimized_xla") for item in session.items
     ):
         os.environ["XLA_FLAGS"] = QUICK_XLA_FLAGS
 
