@@ -9,6 +9,7 @@ from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTextClassifier
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.baselines import bag_of_words_baseline
+from convbert_keras.comparison import comparison_tokenizer
 from convbert_keras.comparison import participation_ratio
 from convbert_keras.comparison import run_arm
 from convbert_keras.comparison import summary_table
@@ -126,3 +127,19 @@ def test_an_unknown_arm_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="Unknown arm 'gpt'"):
         run_arm("gpt", data_with_test(), [], ConvBertTokenizer(vocabulary=VOCAB), str(tmp_path))
     assert not any(tmp_path.iterdir())
+
+
+def test_the_comparison_vocabulary_is_learnt_once_and_reused(tmp_path):
+    texts = sentiment_data(64)[0]
+    tokenizer = comparison_tokenizer(str(tmp_path), texts, vocabulary_size=60)
+    pieces = tokenizer.get_vocabulary()
+    assert pieces[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert {"good", "bad", "movie"} <= set(pieces) and len(pieces) <= 60
+    assert (tmp_path / "vocab.txt").read_text(encoding="utf-8").split() == pieces
+    assert tokenizer.token_to_id("[UNK]") not in np.concatenate(
+        [np.asarray(tokenizer(t)) for t in texts]
+    )
+    # Reused as it is, whatever the corpus and size of a later call.
+    again = comparison_tokenizer(str(tmp_path), ["other words entirely"], vocabulary_size=9000)
+    assert again.get_vocabulary() == pieces
+    assert not any(name.endswith(".partial") for name in map(str, tmp_path.iterdir()))

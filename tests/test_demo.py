@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from convbert_keras.comparison import COMPARISON_CONFIG
+from convbert_keras.comparison import comparison_tokenizer
+from convbert_keras.data import load_rotten_tomatoes_splits
 from convbert_keras.demo import run_demo
 
 pytestmark = pytest.mark.slow
@@ -25,6 +27,11 @@ def test_main_job_compares_exports_and_serves_what_the_model_predicts(tmp_path):
         examples=4,
         max_eval_examples=128,
     )
+    # The main job reuses a vocabulary it finds in its work folder: one
+    # learnt from a cut of the snippets (all of them take 20 s; the learning
+    # itself is tested in test_comparison.py).
+    snippets = load_rotten_tomatoes_splits()["train"][0][:1000]
+    comparison_tokenizer(settings["work_dir"], snippets)
     result = run_demo(**settings, log=lines.append)
     assert set(result["test"]) == {"convbert_rtd_reinit", "convbert_rtd", "scratch", "bag_of_words"}
     for scores in result["test"].values():
