@@ -79,6 +79,51 @@ def test_answer_positions_per_window():
     np.testing.assert_array_equal(positions, [[0, 0], [11, 12]])
 
 
+def packed_windows(question, context, sequence_length=16, doc_stride=3, max_query_length=4):
+    """`[CLS] question [SEP] window [SEP]` rows, packed in Python from the
+    tokenizer's eager ids: the reference for the preprocessor's graph."""
+    words = tokenizer()
+    question_ids = list(np.asarray(words(question)))[:max_query_length]
+    context_ids = list(np.asarray(words(context)))
+    room = sequence_length - 3 - len(question_ids)
+    starts = range(0, max(len(context_ids) - room, 0) + doc_stride, doc_stride)
+    rows = []
+    for start in starts:
+        window = context_ids[start : start + room]
+        row = [2, *question_ids, 3, *window, 3]
+        segments = [0] * (len(question_ids) + 2) + [1] * (len(window) + 1)
+        rows.append((row + [0] * (sequence_length - len(row)), segments, start))
+        if start + room >= len(context_ids):
+            break
+    return rows
+
+
+def test_windows_of_a_mixed_batch_equal_a_python_packing():
+    # Questions of every length up to past `max_query_length`, contexts
+    # from empty to three windows, in one batch: each row is packed with
+    # its own question's length.
+    questions = ["", "good", "is it good", "Is it good? Is it bad?", "was the plot bad?"]
+    contexts = ["", "the movie", CONTEXT, CONTEXT + " " + CONTEXT, "bad."]
+    batch = [(q, c) for q in questions for c in contexts]
+    features = preprocessor().windows([q for q, _ in batch], [c for _, c in batch])
+    features = {k: np.asarray(v) for k, v in features.items()}
+    expected = [(i, w) for i, (q, c) in enumerate(batch) for w in packed_windows(q, c)]
+    assert len(features["token_ids"]) == len(expected) > len(batch)
+    for row, (example, (ids, segments, start)) in enumerate(expected):
+        assert features["example_index"][row] == example
+        assert features["window_start"][row] == start
+        np.testing.assert_array_equal(features["token_ids"][row], ids)
+        segment_ids = segments + [0] * (16 - len(segments))
+        np.testing.assert_array_equal(features["segment_ids"][row], segment_ids)
+        np.testing.assert_array_equal(features["padding_mask"][row], np.arange(16) < len(segments))
+        # Context positions, and only they, carry their word's byte span.
+        begin, end = features["offsets_begin"][row], features["offsets_end"][row]
+        in_context = np.array(segment_ids, bool) & (np.arange(16) < len(segments) - 1)
+        np.testing.assert_array_equal(begin >= 0, in_context)
+        assert (end[in_context] > begin[in_context]).all() and (end[~in_context] == -1).all()
+        assert (np.diff(begin[in_context]) >= 0).all()
+
+
 def test_question_is_truncated_and_short_inputs_fit_one_window():
     features = preprocessor(max_query_length=2).windows(
         ["Is it good? Is it bad?", ""], ["", "the movie"]

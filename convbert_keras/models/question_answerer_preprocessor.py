@@ -20,11 +20,14 @@ def _char_to_byte(strings, char_offsets):
     return tf.cast(tf.strings.length(prefix, unit="BYTE"), "int64")
 
 
-def _ragged_fill(value, count):
-    """`[count, (1)]` ragged rows holding `value`."""
+def _gather_or(values, index, valid, default):
+    """`values[index]` where `valid`, `default` elsewhere (where `index` may
+    be out of range, even for empty `values`)."""
     import tensorflow as tf
 
-    return tf.RaggedTensor.from_tensor(tf.fill(tf.stack([count, 1]), value))
+    padded = tf.concat([values, tf.fill([1], tf.cast(default, values.dtype))], axis=0)
+    safe = tf.where(valid, index, tf.size(values, out_type=index.dtype))
+    return tf.gather(padded, safe)
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
@@ -154,9 +157,10 @@ class ConvBertQuestionAnswererPreprocessor(TransformersPresets, Preprocessor):
         )
         word_ids = self.tokenizer(words)
         pieces = word_ids.merge_dims(1, 2)
+        # Each piece's word's byte span, flat: one value per piece.
         piece_word = word_ids.values.value_rowids()
-        piece_begin = pieces.with_values(tf.gather(word_begin.values, piece_word))
-        piece_end = pieces.with_values(tf.gather(word_end.values, piece_word))
+        piece_begin = tf.gather(word_begin.values, piece_word)
+        piece_end = tf.gather(word_end.values, piece_word)
 
         # Windows: each example's context pieces in chunks of `room`, one
         # every `doc_stride` pieces, until the last chunk reaches the end.
@@ -171,49 +175,52 @@ class ConvBertQuestionAnswererPreprocessor(TransformersPresets, Preprocessor):
             tf.gather(room, example), tf.gather(context_length, example) - window_start
         )
         first = tf.gather(pieces.row_starts(), example) + window_start
-        index = tf.ragged.range(first, first + window_length)
 
-        def window_values(ragged):
-            return index.with_values(tf.gather(ragged.values, index.values))
+        # `[CLS] question [SEP] context [SEP]` and padding, assembled
+        # position by position from the flat piece values: ragged
+        # concatenation builds a graph several times as large (traced anew
+        # for every input pipeline).
+        position = tf.range(self.sequence_length, dtype="int64")[None, :]
+        question_end = tf.gather(question_length, example)[:, None] + 1
+        context_end = question_end + 1 + window_length[:, None]
+        in_question = (position >= 1) & (position < question_end)
+        in_context = (position > question_end) & (position < context_end)
+        question_index = tf.gather(question_ids.row_starts(), example)[:, None] + position - 1
+        context_index = first[:, None] + position - question_end - 1
 
-        count = tf.size(example)
-        cls = _ragged_fill(tf.cast(self.tokenizer.cls_token_id, pieces.dtype), count)
-        sep = _ragged_fill(tf.cast(self.tokenizer.sep_token_id, pieces.dtype), count)
-        question = tf.gather(question_ids, example)
-        context = window_values(pieces)
-        token_ids = tf.concat([cls, question, sep, context, sep], axis=1)
-        segment_ids = tf.concat(
-            [
-                tf.zeros_like(cls),
-                tf.zeros_like(question),
-                tf.zeros_like(sep),
-                tf.ones_like(context),
-                tf.ones_like(sep),
-            ],
-            axis=1,
+        def context_values(values, default):
+            return _gather_or(values, context_index, in_context, default)
+
+        ids = pieces.dtype
+        is_sep = (position == question_end) | (position == context_end)
+        token_ids = tf.where(
+            position == 0,
+            tf.cast(self.tokenizer.cls_token_id, ids),
+            tf.where(
+                is_sep,
+                tf.cast(self.tokenizer.sep_token_id, ids),
+                tf.where(
+                    in_question,
+                    _gather_or(question_ids.values, question_index, in_question, 0),
+                    context_values(pieces.values, self.tokenizer.pad_token_id),
+                ),
+            ),
         )
-        shape = [None, self.sequence_length]
-        none = _ragged_fill(tf.constant(-1, "int64"), count)
-        question_none = tf.zeros_like(question, "int64") - 1
-
-        def offsets(context_offsets):
-            ragged = tf.concat([none, question_none, none, context_offsets, none], axis=1)
-            return ragged.to_tensor(-1, shape=shape)
-
         features = {
-            "token_ids": token_ids.to_tensor(self.tokenizer.pad_token_id, shape=shape),
-            "segment_ids": segment_ids.to_tensor(0, shape=shape),
-            "padding_mask": tf.ones_like(token_ids, "bool").to_tensor(False, shape=shape),
+            "token_ids": token_ids,
+            "segment_ids": tf.cast(in_context | (position == context_end), ids),
+            "padding_mask": position <= context_end,
             "example_index": example,
             "window_start": window_start,
-            "offsets_begin": offsets(window_values(piece_begin)),
-            "offsets_end": offsets(window_values(piece_end)),
+            "offsets_begin": context_values(piece_begin, -1),
+            "offsets_end": context_values(piece_end, -1),
             "contexts": contexts,
         }
         if answers is not None:
             features["positions"] = self._positions(
                 contexts,
                 answers,
+                pieces.value_rowids(),
                 piece_begin,
                 piece_end,
                 example,
@@ -227,6 +234,7 @@ class ConvBertQuestionAnswererPreprocessor(TransformersPresets, Preprocessor):
         self,
         contexts,
         answers,
+        piece_example,
         piece_begin,
         piece_end,
         example,
@@ -234,17 +242,25 @@ class ConvBertQuestionAnswererPreprocessor(TransformersPresets, Preprocessor):
         window_length,
         question_length,
     ):
-        """Answer start/end token positions per window (0 when outside)."""
+        """Answer start/end token positions per window (0 when outside).
+        `piece_example`, `piece_begin` and `piece_end` hold one value per
+        context piece: its example, and its word's byte span."""
         import tensorflow as tf
 
         starts, texts = answers
         text_chars = tf.cast(tf.strings.length(texts, unit="UTF8_CHAR"), "int64")
         begin_byte = _char_to_byte(contexts, starts)
         end_byte = _char_to_byte(contexts, starts + text_chars)
+
         # The answer's pieces: from the first piece ending after its start to
         # the last piece beginning before its end.
-        first_piece = tf.reduce_sum(tf.cast(piece_end <= begin_byte[:, None], "int64"), axis=1)
-        last_piece = tf.reduce_sum(tf.cast(piece_begin < end_byte[:, None], "int64"), axis=1) - 1
+        def pieces_where(condition):
+            return tf.math.unsorted_segment_sum(
+                tf.cast(condition, "int64"), piece_example, tf.size(starts)
+            )
+
+        first_piece = pieces_where(piece_end <= tf.gather(begin_byte, piece_example))
+        last_piece = pieces_where(piece_begin < tf.gather(end_byte, piece_example)) - 1
         answerable = (starts >= 0) & (text_chars > 0) & (first_piece <= last_piece)
         first_piece = tf.gather(first_piece, example) - window_start
         last_piece = tf.gather(last_piece, example) - window_start
