@@ -42,46 +42,56 @@ class Refuse(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Refuse())
 import tensorflow as tf
 import tensorflow_text  # registers the tf-text ops, as TF Serving links them
-path, calls = sys.argv[1], json.loads(sys.argv[2])
-model = tf.saved_model.load(path)
 results = []
-for signature, inputs in calls:
-    fn = model.signatures[signature]
-    args = {}
-    for k, v in inputs.items():
-        if v and isinstance(v[0], list):
-            args[k] = tf.constant(v, tf.int32)
-        else:
-            args[k] = tf.constant([s.encode("latin-1") for s in v], tf.string)
-    out = fn(**args)
-    results.append({k: v.numpy().tolist() if v.dtype != tf.string else
-                    [x.decode("utf-8", "replace") if isinstance(x, bytes) else
-                     [y.decode("utf-8", "replace") for y in x] for x in v.numpy().tolist()]
-                    for k, v in out.items()})
+for path, calls in json.loads(sys.argv[1]):
+    model = tf.saved_model.load(path)
+    results.append([])
+    for signature, inputs in calls:
+        fn = model.signatures[signature]
+        args = {}
+        for k, v in inputs.items():
+            if v and isinstance(v[0], list):
+                args[k] = tf.constant(v, tf.int32)
+            else:
+                args[k] = tf.constant([s.encode("latin-1") for s in v], tf.string)
+        out = fn(**args)
+        results[-1].append({k: v.numpy().tolist() if v.dtype != tf.string else
+                            [x.decode("utf-8", "replace") if isinstance(x, bytes) else
+                             [y.decode("utf-8", "replace") for y in x]
+                             for x in v.numpy().tolist()]
+                            for k, v in out.items()})
 print(json.dumps({"results": results}))
 """
 
 
-def serve(path, calls):
-    """Calls signatures in a fresh process. Strings travel as latin-1 so
-    that arbitrary bytes (invalid UTF-8 included) reach the model as is."""
+def serve(*exports):
+    """Calls signatures of one or more exports, `(path, [(signature,
+    inputs), ...])` each, in one fresh process; returns each export's list
+    of outputs. Strings travel as latin-1 so that arbitrary bytes (invalid
+    UTF-8 included) reach the model as is."""
     encoded = [
         (
-            s,
-            {
-                k: [
-                    x
-                    if isinstance(x, list)
-                    else (x.encode("utf-8") if isinstance(x, str) else x).decode("latin-1")
-                    for x in v
-                ]
-                for k, v in inputs.items()
-            },
+            str(path),
+            [
+                (
+                    signature,
+                    {
+                        k: [
+                            x
+                            if isinstance(x, list)
+                            else (x.encode("utf-8") if isinstance(x, str) else x).decode("latin-1")
+                            for x in v
+                        ]
+                        for k, v in inputs.items()
+                    },
+                )
+                for signature, inputs in calls
+            ],
         )
-        for s, inputs in calls
+        for path, calls in exports
     ]
     result = subprocess.run(
-        [sys.executable, "-c", SERVER, str(path), json.dumps(encoded)],
+        [sys.executable, "-c", SERVER, json.dumps(encoded)],
         capture_output=True,
         text=True,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
@@ -112,16 +122,18 @@ def test_classifier_export_serves_raw_strings_like_keras(classifier_export):
     ids = model.preprocessor(TEXTS)
     ids = {k: np.asarray(v).astype("int32").tolist() for k, v in ids.items()}
     long_text = "good " * 20000  # 100,000 characters
-    batch, alone, odd, empty, pair, by_ids = serve(
-        path,
-        [
-            ("serving_default", {"text": TEXTS + [long_text]}),
-            ("serving_default", {"text": [TEXTS[2]]}),
-            ("serving_default", {"text": ["", b"\xff\xfe bad \xc3"]}),
-            ("serving_default", {"text": []}),
-            ("classify_pair", {"text_a": TEXTS[:2], "text_b": TEXTS[1:]}),
-            ("predict_token_ids", ids),
-        ],
+    ((batch, alone, odd, empty, pair, by_ids),) = serve(
+        (
+            path,
+            [
+                ("serving_default", {"text": TEXTS + [long_text]}),
+                ("serving_default", {"text": [TEXTS[2]]}),
+                ("serving_default", {"text": ["", b"\xff\xfe bad \xc3"]}),
+                ("serving_default", {"text": []}),
+                ("classify_pair", {"text_a": TEXTS[:2], "text_b": TEXTS[1:]}),
+                ("predict_token_ids", ids),
+            ],
+        )
     )
     np.testing.assert_allclose(batch["probabilities"][:3], expected, atol=1e-5)
     assert batch["label"][:3] == expected.argmax(-1).tolist()
@@ -183,21 +195,23 @@ def test_token_classifier_and_question_answerer_exports(tmp_path):
     tags_path = export_saved_model(tagger, tmp_path / "tagger", label_names=["O", "B-X", "I-X"])
     qa_path = export_saved_model(answerer, tmp_path / "qa")
     sentences = ["the movie was good", "hello", ""]
-    (tags,) = serve(tags_path, [("serving_default", {"text": sentences})])
+    questions = ["what was good ?", "x", ""]
+    contexts = ["the movie was GOOD and the plot was bad . " * 3, "", "café"]
+    # Both exports in one serving process.
+    (tags,), (answers,) = serve(
+        (tags_path, [("serving_default", {"text": sentences})]),
+        (qa_path, [("serving_default", {"question": questions, "context": contexts})]),
+    )
     expected = tagger.predict_words([s.split() for s in sentences])
     assert tags["num_words"] == [4, 1, 0]
     assert [row[:n] for row, n in zip(tags["tags"], tags["num_words"])] == expected
     assert tags["tag_names"][0] == [["O", "B-X", "I-X"][t] for t in expected[0]]
-    questions = ["what was good ?", "x", ""]
-    contexts = ["the movie was GOOD and the plot was bad . " * 3, "", "café"]
-    (answers,) = serve(qa_path, [("serving_default", {"question": questions, "context": contexts})])
     expected = answerer.answer(questions, contexts)
     assert answers["answer"] == [a["text"] for a in expected]
     assert answers["start"] == [a["start"] for a in expected]
     np.testing.assert_allclose(answers["score"], [a["score"] for a in expected], atol=1e-5)
 
 
-@pytest.mark.slow
 def _batching_parameters_message():
     """TF Serving's `BatchingParameters`, built from its schema
     (tensorflow_serving/servables/tensorflow/session_bundle_config.proto,
