@@ -64,30 +64,27 @@ print(json.dumps({"results": results}))
 """
 
 
+def as_latin1(inputs):
+    """A signature's inputs with every string as latin-1 text: arbitrary
+    bytes (invalid UTF-8 included) survive JSON and reach the model as is.
+    Token-id rows (lists) pass unchanged."""
+    return {
+        k: [
+            x
+            if isinstance(x, list)
+            else (x.encode() if isinstance(x, str) else x).decode("latin-1")
+            for x in v
+        ]
+        for k, v in inputs.items()
+    }
+
+
 def serve(*exports):
     """Calls signatures of one or more exports, `(path, [(signature,
     inputs), ...])` each, in one fresh process; returns each export's list
-    of outputs. Strings travel as latin-1 so that arbitrary bytes (invalid
-    UTF-8 included) reach the model as is."""
+    of outputs."""
     encoded = [
-        (
-            str(path),
-            [
-                (
-                    signature,
-                    {
-                        k: [
-                            x
-                            if isinstance(x, list)
-                            else (x.encode("utf-8") if isinstance(x, str) else x).decode("latin-1")
-                            for x in v
-                        ]
-                        for k, v in inputs.items()
-                    },
-                )
-                for signature, inputs in calls
-            ],
-        )
+        (str(path), [(signature, as_latin1(inputs)) for signature, inputs in calls])
         for path, calls in exports
     ]
     result = subprocess.run(
