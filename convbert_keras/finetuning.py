@@ -11,6 +11,7 @@ import time
 import keras
 import numpy as np
 
+from convbert_keras.data.options import pipeline_options
 from convbert_keras.distribute import is_chief
 from convbert_keras.files import write_json
 from convbert_keras.models.convbert_task import load_task
@@ -213,9 +214,7 @@ def training_batches(model, data, batch_size, seed, epochs, start_epoch=0, skip=
         # One map over every epoch: the preprocessor is traced (and builds
         # its tokenizer's kernels) once per run rather than once per epoch.
         dataset = dataset.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = True
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
 
 
 def _steps_per_epoch(model, data, batch_size, results):

@@ -200,6 +200,22 @@ def test_unknown_task_and_missing_preset_are_named(tmp_path, tiny_preset):
         finetune(data, str(tmp_path), FinetuneConfig())
 
 
+def test_training_batches_are_in_a_fixed_order_without_tf_data_autotuning(tiny_preset):
+    from convbert_keras.data.finetune_data import FinetuneData
+    from convbert_keras.finetuning import FinetuneConfig
+    from convbert_keras.finetuning import _build_task
+    from convbert_keras.finetuning import training_batches
+
+    texts = ["a good film", "a bad film", "good", "bad"]
+    data = FinetuneData("classification", (texts, np.array([1, 0, 1, 0])), {}, 2, ("accuracy",))
+    model = _build_task(FinetuneConfig(preset=tiny_preset), data)
+    batches = training_batches(model, data, batch_size=2, seed=0, epochs=2)
+    # See `pipeline_options`.
+    assert batches.options().autotune.enabled is False and batches.options().deterministic
+    labels = [y.numpy().tolist() for _, y in batches]
+    assert labels == [y.numpy().tolist() for _, y in batches] and len(labels) == 4
+
+
 @pytest.mark.parametrize(
     "task", ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli"]
 )

@@ -154,6 +154,8 @@ def test_pretraining_dataset_is_deterministic_and_split_by_replica(tmp_path):
         np.testing.assert_array_equal(x, y)
     assert a[0].shape == (4, 16) and (a[0][:, 0] == 2).all()
     whole = pretraining_dataset(text_file_documents([corpus]), tokenizer(), 16, 4, seed=3)
+    # Without tf.data's autotuning (see `pipeline_options`).
+    assert whole.options().autotune.enabled is False
     global_batches = [b["token_ids"].numpy() for b in whole.take(3)]
     # Two workers of one replica, one worker of two replicas: each
     # replica's rows of a step are its slice of the global batch.

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from support import backbone
 from support import tokenizer
 
@@ -202,6 +203,17 @@ def question_answerer():
     return ConvBertQuestionAnswerer(
         backbone(), preprocessor=preprocessor(sequence_length=24, doc_stride=8)
     )
+
+
+def test_in_memory_examples_become_windows_without_tf_data_autotuning():
+    # See `pipeline_options`; a dataset given as it is keeps its options.
+    x, y = toy_examples(4)
+    model = question_answerer()
+    windows = model._window_dataset(x, y, batch_size=2)
+    assert windows.options().autotune.enabled is False
+    given = tf.data.Dataset.from_tensor_slices((x, y)).batch(2)
+    assert model._window_dataset(given, None, batch_size=2).options().autotune.enabled is not False
+    assert sum(int(batch[0]["token_ids"].shape[0]) for batch in windows) >= 4
 
 
 @pytest.mark.slow

@@ -104,6 +104,10 @@ def test_in_memory_inputs_start_one_preprocessing_pipeline_a_call_with_the_same_
         given = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
         given_predicted = models[0].predict(given.map(lambda x, y: x), verbose=0)
         assert len(started) == 12 + 2
+    # Ours run without tf.data's autotuning (see `pipeline_options`); a
+    # dataset given as it is keeps its own options.
+    assert [p.options().autotune.enabled for p in pipelines[:-1]] == [False] * (len(pipelines) - 1)
+    assert pipelines[-1].options().autotune.enabled is not False
     for key in ("loss", "val_loss"):
         assert fits[0][key] == [h[key][0] for h in fits[1:]]
     for a, b in zip(models[0].get_weights(), models[1].get_weights()):

@@ -5,6 +5,8 @@ import collections
 import os
 import warnings
 
+from convbert_keras.data.options import pipeline_options
+
 InvalidUtf8 = collections.namedtuple(
     "InvalidUtf8", ["invalid_sequences", "invalid_bytes", "first_offset"]
 )
@@ -258,6 +260,4 @@ def pretraining_dataset(
         )
         if local > 1:
             batches = batches.unbatch().batch(rows, drop_remainder=True)
-    options = tf.data.Options()
-    options.deterministic = True
-    return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())

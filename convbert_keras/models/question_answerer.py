@@ -100,6 +100,8 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
         `(x, y)`) to batches of `batch_size` preprocessed windows."""
         import tensorflow as tf
 
+        from convbert_keras.data.options import pipeline_options
+
         if self.preprocessor is None:
             raise ValueError(
                 "ConvBertQuestionAnswerer needs a preprocessor for raw text; "
@@ -113,7 +115,7 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
             ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
             if shuffle:
                 ds = ds.shuffle(len(x[0]), reshuffle_each_iteration=True)
-            ds = ds.batch(batch_size)
+            ds = ds.batch(batch_size).with_options(pipeline_options())
 
         def preprocess(*element):
             # `(questions, contexts)` alone, or `((questions, contexts), answers)`;

@@ -102,13 +102,14 @@ def _in_memory_batches(x, y, sample_weight, batch_size, arguments, steps_argumen
     import tensorflow as tf
 
     from convbert_keras._compat import batched_input_dataset
+    from convbert_keras.data.options import pipeline_options
 
     if x is None or arguments.get(steps_argument) is not None or arguments.get("validation_split"):
         return None
     batches = batched_input_dataset(x, y, sample_weight, batch_size)
     if batches is x or not isinstance(batches, tf.data.Dataset) or batches.cardinality() < 1:
         return None
-    return batches
+    return batches.with_options(pipeline_options())
 
 
 def _repeated(batches, arguments, steps_argument):
