@@ -29,6 +29,10 @@ import tempfile
 import time
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
+# Every process of the suite, and every process its tests start, imports
+# the sitecustomize module there (what TensorFlow and Keras import at
+# start-up; see its docstring).
+STARTUP = os.path.join(TESTS, "startup")
 # Seconds each module took in a full run (2-core AVX-512 machine, two
 # processes at a time); a module not listed counts as light.
 SECONDS = {
@@ -63,6 +67,7 @@ SECONDS = {
     "test_compat.py": 1,
     "test_metrics.py": 1,
     "test_data.py": 1,
+    "test_startup.py": 12,
 }
 # Modules that take longer get a process of their own; lighter ones share
 # processes of up to this many seconds.
@@ -112,6 +117,8 @@ def main(argv=None):
     count = sum(len(group) for group in pending)
     running = {}  # pid -> (modules, start time, output file)
     failed, largest, cpu_total = [], (0, None), 0.0
+    paths = [STARTUP, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
     start = time.time()
     while pending or running:
         while pending and len(running) < args.jobs:
@@ -121,6 +128,7 @@ def main(argv=None):
                 [sys.executable, "-m", "pytest", *group, *pytest_args],
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                env=env,
             )
             running[process.pid] = (group, time.time(), output)
         # Reaped here rather than by Popen, to read the process's peak memory.

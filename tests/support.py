@@ -93,6 +93,17 @@ def spread(model, seed=0):
         variable.assign(value.astype(variable.dtype))
 
 
+def script_environment():
+    """The environment of a script's process: this one's (the suite's
+    start-up folder on PYTHONPATH included, see run_modules.py) with the
+    repository on PYTHONPATH, TensorFlow's info logs off and no TF_CONFIG."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    paths = [root, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(paths))
+    env.pop("TF_CONFIG", None)
+    return env
+
+
 def printed_by(main, argv):
     """What a command-line tool's `main(argv)` prints when run in this
     process, where a script's process would add only TensorFlow's start-up.

@@ -14,6 +14,7 @@ import pytest
 from support import SHALLOW
 from support import VOCAB
 from support import printed_by
+from support import script_environment
 
 from convbert_keras.benchmark import with_xla_dump
 from convbert_keras.cli.finetune import main
@@ -25,8 +26,7 @@ STEPS_PER_EPOCH = 8  # 64 training rows in batches of 8
 
 
 def environment(dump=None):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-    env.pop("TF_CONFIG", None)
+    env = script_environment()
     return with_xla_dump(env, dump) if dump else env
 
 

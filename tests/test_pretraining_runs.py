@@ -16,6 +16,7 @@ from support import SENTENCES
 from support import SHALLOW
 from support import VOCAB
 from support import printed_by
+from support import script_environment
 
 from convbert_keras.benchmark import with_xla_dump
 from convbert_keras.cli.pretrain import main
@@ -27,12 +28,6 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 # The one-layer tiny model at length 16, on the same sentences as the
 # in-process tests.
 TINY = dict(SHALLOW, max_sequence_length=16)
-
-
-def environment():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-    env.pop("TF_CONFIG", None)
-    return env
 
 
 def write_inputs(tmp_path):
@@ -81,7 +76,7 @@ def launch(kind, output, tmp_path, index=0, ports=None, dump=None):
     `index` of 2)."""
     corpus, config = tmp_path / "corpus.txt", tmp_path / "config.json"
     command = pretrain_command(corpus, config, output)
-    env = environment()
+    env = script_environment()
     if dump:
         env = with_xla_dump(env, dump)
     if kind == "mirrored":

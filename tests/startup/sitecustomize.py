@@ -1,0 +1,43 @@
+"""Imported at start-up by every process of the test suite
+(`tests/run_modules.py` puts this folder on PYTHONPATH).
+
+TensorFlow and Keras import jax, scikit-learn and matplotlib whenever they
+are installed, for integrations our code never calls: `tf.lite`'s utilities
+import jax (to convert JAX functions), Keras' wrappers scikit-learn (its
+scikit-learn estimators) and its visualization utilities matplotlib. The
+test environment has all three (Keras' JAX backend and the reference
+metrics need them), and importing them takes 1.9 s of the 4.9 s of CPU that
+starting TensorFlow, keras-hub and tf-text takes; the suite starts about 50
+processes. Here those three integrations see the packages as not
+installed, as on most users' machines; any other import of them (a test's
+own, Keras' JAX backend) works as usual.
+"""
+
+import importlib.abc
+import sys
+
+OPTIONAL = ("jax", "matplotlib", "scipy", "sklearn")
+# The modules whose optional imports of OPTIONAL are refused.
+INTEGRATIONS = (
+    "tensorflow.lite.",
+    "tensorflow.python.keras.",
+    "keras.src.callbacks.orbax_checkpoint",
+    "keras.src.visualization.",
+    "keras.src.wrappers.",
+)
+
+
+class OptionalIntegrations(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] not in OPTIONAL:
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith("importlib"):
+            frame = frame.f_back
+        importer = frame.f_globals.get("__name__", "") if frame is not None else ""
+        if importer.startswith(INTEGRATIONS):
+            raise ModuleNotFoundError(f"{name} is hidden from {importer} in the test suite")
+        return None
+
+
+sys.meta_path.insert(0, OptionalIntegrations())
