@@ -67,7 +67,7 @@ SECONDS = {
     "test_compat.py": 1,
     "test_metrics.py": 1,
     "test_data.py": 1,
-    "test_startup.py": 12,
+    "test_startup.py": 10,
 }
 # Modules that take longer get a process of their own; lighter ones share
 # processes of up to this many seconds.
