@@ -77,6 +77,12 @@ UNKNOWN = 30
 NO_TESTS_COLLECTED = 5
 
 
+def with_pythonpath(env, folder):
+    """The environment `env` with `folder` first on its PYTHONPATH."""
+    paths = [folder, *filter(None, [env.get("PYTHONPATH")])]
+    return dict(env, PYTHONPATH=os.pathsep.join(paths))
+
+
 def seconds(module):
     return SECONDS.get(os.path.basename(module), UNKNOWN)
 
@@ -117,8 +123,7 @@ def main(argv=None):
     count = sum(len(group) for group in pending)
     running = {}  # pid -> (modules, start time, output file)
     failed, largest, cpu_total = [], (0, None), 0.0
-    paths = [STARTUP, *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    env = with_pythonpath(os.environ, STARTUP)
     start = time.time()
     while pending or running:
         while pending and len(running) < args.jobs:

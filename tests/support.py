@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 from conftest import FIXTURES
+from run_modules import with_pythonpath
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTextClassifier
@@ -98,8 +99,7 @@ def script_environment():
     start-up folder on PYTHONPATH included, see run_modules.py) with the
     repository on PYTHONPATH, TensorFlow's info logs off and no TF_CONFIG."""
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    paths = [root, *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(paths))
+    env = with_pythonpath(dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), root)
     env.pop("TF_CONFIG", None)
     return env
 
