@@ -6,9 +6,10 @@ for the whole of it). One process per module bounds that by the largest
 module, and two at a time use both cores of a 2-core machine. The lighter
 modules (each under 70 s) share processes of up to 70 s instead (peaks of
 up to 2.7 GB): a process start (TensorFlow, keras-hub, collection) costs
-about 6 s of CPU, and processes this short still keep both cores busy to
-the end of the run: 14 processes in all, where groups of up to 40 s made 18
-(measured run ends: 22 s with one core idle at 70 s, 37 s at 60 s).
+about 3.7 s of CPU with the start-up module (STARTUP below; 5.6 s without),
+and processes this short still keep both cores busy to the end of the run:
+14 processes in all, where groups of up to 40 s made 18 (measured run ends:
+22 s with one core idle at 70 s, 37 s at 60 s).
 
 Prints each process's output as it finishes, with its wall time, its CPU
 time (its own and its children's: above the wall time where TensorFlow runs
