@@ -35,10 +35,12 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 # Format and lint checks (configured in pyproject.toml); `ruff format .` and
-# `ruff check --fix .` repair most of what they report.
+# `ruff check --fix .` repair most of what they report. `lint-imports` checks
+# the package's import contracts (setup.cfg, [importlinter]).
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Everything, slow and reference tests included: each module in its own
 # pytest process, two at a time (see tests/run_modules.py).

@@ -1,5 +1,11 @@
 """ConvBERT for Keras 3 and TensorFlow."""
 
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import warnings
+
 from convbert_keras import convert  # noqa: F401  (the subpackage as an attribute)
 from convbert_keras.layers import ConvBertEncoderLayer
 from convbert_keras.layers import GroupedDense
@@ -46,3 +52,56 @@ __all__ = [
     "build_vocabulary",
     "convbert_config",
 ]
+
+# Modules that lived at the package root before the library was laid out by
+# role. Their old paths still import, as the same module objects (tests and
+# users patch module attributes), with a DeprecationWarning.
+_MOVED = {
+    **{
+        name: f"convbert_keras.training.{name}"
+        for name in ("finetuning", "optimizers", "pretraining", "recipes", "runs")
+    },
+    **{
+        name: f"convbert_keras.lab.{name}"
+        for name in (
+            "baselines",
+            "benchmark",
+            "benchmark_worker",
+            "comparison",
+            "demo",
+            "reference",
+            "serving_benchmark",
+            "strategy_benchmark",
+        )
+    },
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports `convbert_keras.<old name>` as the module it moved to."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        prefix, _, name = fullname.rpartition(".")
+        if prefix != __name__ or name not in _MOVED:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec):
+        new = _MOVED[spec.name.rpartition(".")[2]]
+        # warnings skips the import system's frames: level 2 is the import.
+        warnings.warn(
+            f"{spec.name} moved to {new}; import it from there.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        module = importlib.import_module(new)
+        self._spec = module.__spec__
+        return module
+
+    def exec_module(self, module):
+        # The import system gave the module the old name's spec.
+        module.__spec__ = self._spec
+
+
+if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModules())

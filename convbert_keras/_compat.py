@@ -39,10 +39,10 @@ OVERRIDDEN = {
         "convbert_keras.models.text_classifier.ConvBertTextClassifier"
     ),
     ("keras.src.optimizers.base_optimizer", "BaseOptimizer", "_clip_gradients"): (
-        "convbert_keras.optimizers.ConvBertAdamW"
+        "convbert_keras.training.optimizers.ConvBertAdamW"
     ),
     ("keras.src.backend.tensorflow.optimizer", "TFOptimizer", "_all_reduce_sum_gradients"): (
-        "convbert_keras.optimizers.ConvBertAdamW"
+        "convbert_keras.training.optimizers.ConvBertAdamW"
     ),
 }
 

@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import argparse  # noqa: E402
 import json  # noqa: E402
 
-from convbert_keras import strategy_benchmark  # noqa: E402
+from convbert_keras.lab import strategy_benchmark  # noqa: E402
 
 
 def main(argv=None):

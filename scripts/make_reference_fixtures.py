@@ -7,7 +7,7 @@ Needs the `reference` extra (torch, transformers):
 import argparse
 import os
 
-from convbert_keras.reference import write_reference_checkpoint
+from convbert_keras.lab.reference import write_reference_checkpoint
 
 # Two tiny shapes that between them cover every code path of the converter:
 # the embedding bottleneck (E < H) with dense FFNs, and grouped FFNs.

@@ -77,7 +77,7 @@ def keras_logits(model, x):
 
 def spread(model, seed=0):
     """Every weight far from initialisation (std 1.5/sqrt(fan_in) for
-    matrices, as `convbert_keras.reference.spread_weights` does for
+    matrices, as `convbert_keras.lab.reference.spread_weights` does for
     transformers): peaked attention and dynamic kernels, so that every
     branch moves the logits and a wrong one shows."""
     rng = np.random.default_rng(seed)

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from convbert_keras import benchmark
 from convbert_keras import convbert_config
+from convbert_keras.lab import benchmark
 
 
 def test_flop_count_hand_computed():
@@ -202,7 +202,7 @@ def test_jax_backend_times_ours_on_a_machine_without_tensorflow(tmp_path, monkey
 
 
 def test_strategy_table_gives_the_xla_speed_up():
-    from convbert_keras.strategy_benchmark import summary_table
+    from convbert_keras.lab.strategy_benchmark import summary_table
 
     table = summary_table({"2 workers": {"xla": 0.5, "no_xla": 0.8}})
     assert table.splitlines()[-1] == "| 2 workers | 0.500 | 0.800 | 1.60x |"

@@ -8,13 +8,13 @@ from support import VOCAB
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTextClassifier
 from convbert_keras import ConvBertTokenizer
-from convbert_keras.baselines import bag_of_words_baseline
-from convbert_keras.comparison import comparison_tokenizer
-from convbert_keras.comparison import participation_ratio
-from convbert_keras.comparison import run_arm
-from convbert_keras.comparison import summary_table
-from convbert_keras.comparison import token_state_spread
 from convbert_keras.data.finetune_data import FinetuneData
+from convbert_keras.lab.baselines import bag_of_words_baseline
+from convbert_keras.lab.comparison import comparison_tokenizer
+from convbert_keras.lab.comparison import participation_ratio
+from convbert_keras.lab.comparison import run_arm
+from convbert_keras.lab.comparison import summary_table
+from convbert_keras.lab.comparison import token_state_spread
 from convbert_keras.models.task_heads import MaskedMeanPooling
 from convbert_keras.models.text_classifier_preprocessor import ConvBertTextClassifierPreprocessor
 

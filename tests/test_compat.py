@@ -13,7 +13,7 @@ from support import backbone
 
 from convbert_keras import ConvBertMaskedLM
 from convbert_keras import _compat
-from convbert_keras.optimizers import ConvBertAdamW
+from convbert_keras.training.optimizers import ConvBertAdamW
 
 
 def _public_names(*modules):

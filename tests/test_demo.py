@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from convbert_keras.comparison import COMPARISON_CONFIG
-from convbert_keras.comparison import comparison_tokenizer
 from convbert_keras.data import load_rotten_tomatoes_splits
-from convbert_keras.demo import run_demo
+from convbert_keras.lab.comparison import COMPARISON_CONFIG
+from convbert_keras.lab.comparison import comparison_tokenizer
+from convbert_keras.lab.demo import run_demo
 
 pytestmark = pytest.mark.slow
 

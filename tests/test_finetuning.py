@@ -15,7 +15,7 @@ from support import VOCAB
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.data.tables import read_labelled_file
-from convbert_keras.optimizers import ConvBertAdamW
+from convbert_keras.training.optimizers import ConvBertAdamW
 
 
 def one_step(optimizer):
@@ -57,7 +57,7 @@ def electra_names(classifier):
     backbone weights by the converter's map (transformers' names are
     ELECTRA's with dots, `layer.0` for `layer_0`), the head as
     `task_specific/`."""
-    from convbert_keras.convert.weights import backbone_weight_map
+    from convbert_keras.models.hf_weights import backbone_weight_map
 
     names = {
         id(v): "electra/" + re.sub(r"layer\.(\d+)\.", r"layer_\1.", hf).replace(".", "/")
@@ -113,7 +113,7 @@ def test_learning_rates_and_weight_decay_follow_electras_depth_table():
 
 def test_the_masked_lm_output_bias_is_not_decayed():
     from convbert_keras.models.pretrainer import ConvBertPretrainer
-    from convbert_keras.optimizers import decays
+    from convbert_keras.training.optimizers import decays
 
     pretrainer = ConvBertPretrainer(
         ConvBertBackbone(**TINY), mask_token_id=4, special_token_ids=[0, 2, 3]
@@ -182,8 +182,8 @@ def tiny_preset(tmp_path_factory):
 def test_unknown_task_and_missing_preset_are_named(tmp_path, tiny_preset):
     from convbert_keras.data.finetune_data import FinetuneData
     from convbert_keras.data.finetune_data import named_data
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import finetune
 
     with pytest.raises(ValueError, match="Unknown task 'glue'; expected a GLUE task"):
         named_data("glue")
@@ -202,9 +202,9 @@ def test_unknown_task_and_missing_preset_are_named(tmp_path, tiny_preset):
 
 def test_training_batches_are_in_a_fixed_order_without_tf_data_autotuning(tiny_preset):
     from convbert_keras.data.finetune_data import FinetuneData
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import _build_task
-    from convbert_keras.finetuning import training_batches
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import _build_task
+    from convbert_keras.training.finetuning import training_batches
 
     texts = ["a good film", "a bad film", "good", "bad"]
     data = FinetuneData("classification", (texts, np.array([1, 0, 1, 0])), {}, 2, ("accuracy",))
@@ -253,8 +253,8 @@ def test_every_kind_of_task_runs_end_to_end_under_mock_data(tmp_path, tiny_prese
 
     from convbert_keras.data.finetune_data import named_data
     from convbert_keras.data.glue import GLUE_TASKS
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import finetune
 
     with tfds.testing.mock_data(num_examples=6):
         data = named_data(task)
@@ -302,8 +302,8 @@ def test_finetune_cli_names_a_label_that_is_not_declared(tmp_path, tiny_preset, 
 @pytest.mark.slow
 def test_early_stopping_and_results_json(tmp_path, tiny_preset):
     from convbert_keras.data.finetune_data import FinetuneData
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import finetune
 
     # Labels unrelated to the text, validated on texts never trained on:
     # validation accuracy cannot keep improving.
@@ -344,8 +344,8 @@ def finished_run(tmp_path_factory, tiny_preset):
     """A 3-epoch run with validation and test sets: its data, settings,
     folder and results."""
     from convbert_keras.data.finetune_data import FinetuneData
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import finetune
 
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(["the", "movie", "plot", "good", "bad"], 4)) for _ in range(48)]
@@ -372,8 +372,8 @@ def finished_run(tmp_path_factory, tiny_preset):
 
 @pytest.mark.slow
 def test_test_set_is_scored_once_with_the_chosen_epoch(finished_run):
-    from convbert_keras.finetuning import evaluate_task
     from convbert_keras.models.convbert_task import load_task
+    from convbert_keras.training.finetuning import evaluate_task
 
     data, _, output, results = finished_run
     # Every epoch reports validation only; the test appears once, for the
@@ -388,8 +388,8 @@ def test_test_set_is_scored_once_with_the_chosen_epoch(finished_run):
 
 @pytest.mark.slow
 def test_a_used_folder_refuses_other_settings_and_a_finished_run_is_reused(finished_run, capsys):
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import finetune
 
     data, settings, output, first = finished_run
     for change, message in [
@@ -415,9 +415,9 @@ class _OptimizerMade(Exception):
 
 @pytest.mark.slow
 def test_readme_defaults_layer_decay_warmup_and_clipping(tmp_path, tiny_preset, monkeypatch):
-    from convbert_keras import finetuning
     from convbert_keras.data import finetune_data
-    from convbert_keras.finetuning import FinetuneConfig
+    from convbert_keras.training import finetuning
+    from convbert_keras.training.finetuning import FinetuneConfig
 
     # README: layer-wise decay 0.8, 10% warmup, clipping at norm 1, as
     # `finetune` makes its optimizer when none of them is given.

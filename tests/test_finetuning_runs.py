@@ -16,8 +16,8 @@ from support import VOCAB
 from support import printed_by
 from support import script_environment
 
-from convbert_keras.benchmark import with_xla_dump
 from convbert_keras.cli.finetune import main
+from convbert_keras.lab.benchmark import with_xla_dump
 
 pytestmark = pytest.mark.slow
 

@@ -80,8 +80,8 @@ def test_a_lora_model_saves_merged_and_its_lora_weights_round_trip(tmp_path):
 
 
 def test_unknown_lora_targets_are_refused():
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import _enable_lora
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import _enable_lora
 
     backbone = ConvBertBackbone(**TINY)
     with pytest.raises(ValueError, match=r"no layer named \['qury_dense'\]"):
@@ -95,8 +95,8 @@ def test_unknown_lora_targets_are_refused():
 @pytest.mark.slow
 def test_fine_tuning_with_lora_changes_only_the_targets_and_the_head(tmp_path):
     from convbert_keras.data.finetune_data import FinetuneData
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import finetune
 
     start = str(tmp_path / "start")
     backbone = ConvBertBackbone(**TINY)

@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_base_at_full_depth_matches_transformers_float64(tmp_path):
     import torch
 
-    from convbert_keras import reference
+    from convbert_keras.lab import reference
 
     kwargs = convbert_config("base")
     model = reference.random_hf_model(kwargs, seed=1, spread=True)

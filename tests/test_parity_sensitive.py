@@ -17,8 +17,8 @@ import pytest
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import convbert_config
-from convbert_keras import reference
 from convbert_keras.convert.weights import load_weights_into_backbone
+from convbert_keras.lab import reference
 
 pytestmark = [pytest.mark.slow, pytest.mark.reference]
 

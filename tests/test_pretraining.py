@@ -19,9 +19,9 @@ from convbert_keras.data.corpus import pretraining_dataset
 from convbert_keras.data.corpus import text_file_documents
 from convbert_keras.models.pretrainer import ConvBertPretrainer
 from convbert_keras.models.pretrainer import generator_config
-from convbert_keras.optimizers import WarmupLinearDecay
-from convbert_keras.pretraining import PretrainConfig
-from convbert_keras.pretraining import pretrain
+from convbert_keras.training.optimizers import WarmupLinearDecay
+from convbert_keras.training.pretraining import PretrainConfig
+from convbert_keras.training.pretraining import pretrain
 
 
 def pretrainer(backbone=TINY, **kwargs):
@@ -261,7 +261,7 @@ def test_configs_are_checked_before_anything_runs():
         PretrainConfig(backbone=TINY, steps=0).resolved()
     with pytest.raises(ValueError, match="`mixed_precision` must be None or one of"):
         PretrainConfig(backbone=TINY, mixed_precision="float16").resolved()
-    from convbert_keras.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import FinetuneConfig
 
     with pytest.raises(ValueError, match="`checkpoint_every` must be positive. Received: 0"):
         FinetuneConfig(size="small", checkpoint_every=0).resolved()
@@ -281,7 +281,7 @@ def test_every_setting_is_a_command_line_option():
 
     from convbert_keras.cli import finetune as finetune_script
     from convbert_keras.cli import pretrain as pretrain_script
-    from convbert_keras.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import FinetuneConfig
 
     for script, config_cls, given_otherwise in [
         (pretrain_script, PretrainConfig, {"backbone"}),
@@ -435,7 +435,7 @@ def test_masked_lm_objective_trains_the_model_itself_without_a_generator():
 
 @pytest.mark.slow
 def test_learning_curve_is_written_once_per_interval_and_a_finished_run_reports_it(finished_run):
-    from convbert_keras.pretraining import read_learning_curve
+    from convbert_keras.training.pretraining import read_learning_curve
 
     tmp_path, first = finished_run
     curve = read_learning_curve(tmp_path / "run")
@@ -529,7 +529,7 @@ def test_named_recipes_are_the_original_codes_settings():
     # An option beside a recipe overrides that setting only.
     assert settings("--recipe", "small", "--steps", "50")[:4] == ("small", 3e-4, 128, 50)
     assert settings()[:4] == ("small", 5e-4, 32, 1000)
-    from convbert_keras.recipes import pretraining_recipe
+    from convbert_keras.training.recipes import pretraining_recipe
 
     with pytest.raises(ValueError, match="Unknown recipe 'tiny'; choose one of"):
         pretraining_recipe("tiny")
@@ -551,8 +551,8 @@ class _OptimizerMade(Exception):
 
 
 def test_readme_defaults_masked_positions_rtd_weight_and_optimizer(tmp_path, monkeypatch):
-    from convbert_keras import pretraining
     from convbert_keras.models.pretrainer import default_max_predictions
+    from convbert_keras.training import pretraining
 
     # README: at most int(0.155 x length) masked positions; loss = MLM + 50 x RTD.
     assert default_max_predictions(0.15, 128) == 19

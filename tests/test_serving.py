@@ -127,8 +127,8 @@ def test_the_client_script_prints_the_outputs_and_exits_1_on_a_refusal(served, c
 
 def test_the_serving_benchmark_times_the_export_as_the_server_loads_it(served, tmp_path, capsys):
     from convbert_keras.cli.benchmark import main
-    from convbert_keras.serving_benchmark import load_signature
-    from convbert_keras.serving_benchmark import measure_serving
+    from convbert_keras.lab.serving_benchmark import load_signature
+    from convbert_keras.lab.serving_benchmark import measure_serving
 
     model, _, _, version_dir = served
     # The session path it times gives the Keras model's answers.

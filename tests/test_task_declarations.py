@@ -22,13 +22,13 @@ from convbert_keras import ConvBertQuestionAnswerer
 from convbert_keras import ConvBertTextClassifierPreprocessor
 from convbert_keras import metrics as official
 from convbert_keras.convert import convert_checkpoint
-from convbert_keras.convert.weights import dense_pairs
 from convbert_keras.models import convbert_task
 from convbert_keras.models.convbert_task import ConvBertTask
 from convbert_keras.models.convbert_task import hf_architectures
 from convbert_keras.models.convbert_task import string_spec
 from convbert_keras.models.convbert_task import task_for_architecture
 from convbert_keras.models.convbert_task import task_for_data
+from convbert_keras.models.hf_weights import dense_pairs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,7 +64,7 @@ def test_conversion_finetuning_and_export_name_no_task_class():
     consumers = [
         "convbert_keras/convert/checkpoint.py",
         "convbert_keras/convert/weights.py",
-        "convbert_keras/finetuning.py",
+        "convbert_keras/training/finetuning.py",
         "convbert_keras/export/saved_model.py",
         "convbert_keras/export/tf_serving.py",
         "convbert_keras/cli/convert.py",
@@ -102,8 +102,8 @@ def test_question_answering_windows_follow_one_rule(length, stride, query):
 
 def test_fine_tuning_and_conversion_give_the_same_question_answering_windows(tmp_path):
     from convbert_keras.data.finetune_data import FinetuneData
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import _build_task
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import _build_task
 
     converted = convert_checkpoint(
         "hf", os.path.join(FIXTURES, "tiny_question_answerer"), str(tmp_path / "qa")
@@ -169,8 +169,8 @@ def scorer_cls():
 def test_a_new_task_is_one_class_that_converts_fine_tunes_and_exports(tmp_path, scorer_cls):
     from convbert_keras.data.finetune_data import FinetuneData
     from convbert_keras.export.saved_model import export_saved_model
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import finetune
 
     # Conversion: the architecture in config.json picks the class, whose
     # head mapping reads `scorer.*`.

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from convbert_keras.benchmark import with_xla_dump
-from convbert_keras.benchmark import xla_temp_bytes
+from convbert_keras.lab.benchmark import with_xla_dump
+from convbert_keras.lab.benchmark import xla_temp_bytes
 
 # A subprocess run: not part of `make test-fast`.
 pytestmark = pytest.mark.slow

@@ -24,7 +24,7 @@ import datetime
 import os
 import platform
 
-from convbert_keras import benchmark
+from convbert_keras.lab import benchmark
 from convbert_keras.models.configs import CONVBERT_CONFIGS
 
 
@@ -114,7 +114,7 @@ def main(argv=None):
 
 def _serving(parser, args):
     from convbert_keras.files import write_json
-    from convbert_keras.serving_benchmark import measure_serving
+    from convbert_keras.lab.serving_benchmark import measure_serving
 
     if args.texts:
         with open(args.texts, encoding="utf-8") as f:

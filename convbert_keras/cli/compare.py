@@ -18,7 +18,7 @@ a kill: finished runs are reused, unfinished ones resumed.
 import argparse
 
 from convbert_keras.cli import freeze_start_up_objects
-from convbert_keras.comparison import ARMS
+from convbert_keras.lab.comparison import ARMS
 
 
 def main(argv=None):
@@ -43,8 +43,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     freeze_start_up_objects()
-    from convbert_keras.comparison import compare_pretraining
-    from convbert_keras.comparison import summary_table
+    from convbert_keras.lab.comparison import compare_pretraining
+    from convbert_keras.lab.comparison import summary_table
 
     try:
         accuracy = compare_pretraining(

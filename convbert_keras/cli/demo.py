@@ -24,7 +24,7 @@ and with a BERT and a masked-LM arm: scripts/compare_pretraining.py.
 import argparse
 
 from convbert_keras.cli import freeze_start_up_objects
-from convbert_keras.demo import run_demo
+from convbert_keras.lab.demo import run_demo
 
 
 def main(argv=None):

@@ -34,8 +34,8 @@ from convbert_keras.cli import freeze_start_up_objects
 from convbert_keras.cli import strategy_from_arguments
 from convbert_keras.data.finetune_data import TASK_NAMES
 from convbert_keras.data.glue import GLUE_TASKS
-from convbert_keras.finetuning import FinetuneConfig
 from convbert_keras.models.configs import CONVBERT_CONFIGS
+from convbert_keras.training.finetuning import FinetuneConfig
 
 TASKS = sorted(GLUE_TASKS) + list(TASK_NAMES)
 TRAINING_SETTINGS = (
@@ -152,7 +152,7 @@ def main(argv=None):
 def run(args, parser, strategy):
     if sum(x is not None for x in (args.preset, args.size, args.config)) != 1:
         parser.error("give exactly one of --preset, --size or --config")
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.training.finetuning import finetune
 
     try:
         config = config_from_arguments(

@@ -26,8 +26,8 @@ from convbert_keras.cli import config_from_arguments
 from convbert_keras.cli import freeze_start_up_objects
 from convbert_keras.cli import strategy_from_arguments
 from convbert_keras.models.configs import CONVBERT_CONFIGS
-from convbert_keras.pretraining import PretrainConfig
-from convbert_keras.recipes import PRETRAINING_RECIPES
+from convbert_keras.training.pretraining import PretrainConfig
+from convbert_keras.training.recipes import PRETRAINING_RECIPES
 
 MODEL_SETTINGS = ("generator_size", "mask_rate", "objective", "sampling_temperature")
 TRAINING_SETTINGS = (
@@ -92,7 +92,7 @@ def pretrain_config(args, vocabulary_size):
     """The run's `PretrainConfig`: each setting as given, else the recipe's,
     else the default; the backbone from --config, --size or the recipe."""
     from convbert_keras.models.configs import convbert_config
-    from convbert_keras.recipes import pretraining_recipe
+    from convbert_keras.training.recipes import pretraining_recipe
 
     recipe = pretraining_recipe(args.recipe) if args.recipe else {}
     if args.config:
@@ -131,7 +131,7 @@ def run(args, strategy):
     from convbert_keras.data import fetch
     from convbert_keras.data import load_wikipedia_sample
     from convbert_keras.models.tokenizer import ConvBertTokenizer
-    from convbert_keras.pretraining import pretrain
+    from convbert_keras.training.pretraining import pretrain
 
     tokenizer = ConvBertTokenizer(vocabulary=args.vocabulary or fetch("bert_uncased_vocab"))
     config = pretrain_config(args, tokenizer.vocabulary_size())

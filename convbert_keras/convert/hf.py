@@ -18,6 +18,7 @@ from convbert_keras.convert.reference_checkpoint import ReferenceCheckpoint
 from convbert_keras.convert.torch_pickle import load_torch_state_dict
 from convbert_keras.convert.weights import tf_layout_to_torch
 from convbert_keras.convert.weights import tf_name_to_hf
+from convbert_keras.models.transformers_presets import register_checkpoint_reader
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "tf_model.h5")
 TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json")
@@ -228,6 +229,7 @@ def tokenizer_arguments(directory):
     }
 
 
+@register_checkpoint_reader
 def transformers_checkpoint(preset):
     """`preset` read as a `ReferenceCheckpoint` if it is a transformers
     checkpoint (an `hf://` handle or a directory whose `config.json` has a

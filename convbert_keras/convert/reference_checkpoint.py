@@ -3,14 +3,13 @@
 import functools
 import os
 
-import numpy as np
-
 from convbert_keras.convert.weights import load_weights_into_backbone
 from convbert_keras.convert.weights import load_weights_into_task
 from convbert_keras.convert.weights import strip_model_prefix
 from convbert_keras.models.backbone import ConvBertBackbone
-from convbert_keras.models.convbert_task import ConvBertTask
+from convbert_keras.models.convbert_task import task_for_preprocessor
 from convbert_keras.models.tokenizer import ConvBertTokenizer
+from convbert_keras.models.transformers_presets import extend_rows
 
 BACKBONE_ARCHITECTURE = "ConvBertModel"
 POSITIONS = "embeddings.position_embeddings.weight"
@@ -30,14 +29,6 @@ def resize_positions(state, length):
     if table is not None:
         state[POSITIONS] = extend_rows(table, length)
     return state
-
-
-def extend_rows(table, length):
-    """`table` cut to its first `length` rows, or tiled to `length` rows
-    (the rule of `resize_positions`)."""
-    table = np.asarray(table)
-    copies = -(-length // len(table))
-    return np.tile(table, (copies, 1))[:length]
 
 
 class ReferenceCheckpoint:
@@ -125,9 +116,12 @@ class ReferenceCheckpoint:
             load_weights_into_backbone(backbone, state, source=path)
         return backbone
 
-    def preprocessor(self, cls, task_cls=ConvBertTask, **kwargs):
-        """A preprocessor with `task_cls`'s defaults for the checkpoint's
-        positions and the checkpoint's tokenizer, unless given."""
+    def preprocessor(self, cls, task_cls=None, **kwargs):
+        """A preprocessor with `task_cls`'s defaults (by default the task
+        that `cls` preprocesses for) for the checkpoint's positions and the
+        checkpoint's tokenizer, unless given."""
+        if task_cls is None:
+            task_cls = task_for_preprocessor(cls)
         length = task_cls.checkpoint_sequence_length(self.backbone_kwargs["max_sequence_length"])
         kwargs = {**task_cls.preprocessor_defaults(length), **kwargs}
         if "tokenizer" not in kwargs:

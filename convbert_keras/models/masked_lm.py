@@ -3,14 +3,14 @@ import numpy as np
 from keras_hub.models import MaskedLM
 
 from convbert_keras._compat import masked_lm_head_parts
-from convbert_keras.convert.weights import DECODER
-from convbert_keras.convert.weights import WORD_EMBEDDINGS
-from convbert_keras.convert.weights import copy_array
-from convbert_keras.convert.weights import dense_pairs
-from convbert_keras.convert.weights import norm_pairs
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.convbert_task import ConvBertTask
+from convbert_keras.models.hf_weights import DECODER
+from convbert_keras.models.hf_weights import WORD_EMBEDDINGS
+from convbert_keras.models.hf_weights import copy_array
+from convbert_keras.models.hf_weights import dense_pairs
+from convbert_keras.models.hf_weights import norm_pairs
 from convbert_keras.models.masked_lm_preprocessor import ConvBertMaskedLMPreprocessor
 from convbert_keras.models.task_heads import masked_lm_head
 

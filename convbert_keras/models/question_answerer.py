@@ -3,11 +3,11 @@ import numpy as np
 from keras_hub.models import Task
 
 from convbert_keras import metrics as official
-from convbert_keras.convert.weights import dense_pairs
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.convbert_task import ConvBertTask
 from convbert_keras.models.convbert_task import string_spec
+from convbert_keras.models.hf_weights import dense_pairs
 from convbert_keras.models.question_answerer_preprocessor import (
     ConvBertQuestionAnswererPreprocessor,
 )

@@ -3,13 +3,13 @@ import numpy as np
 from keras_hub.models import TextClassifier
 
 from convbert_keras import metrics as official
-from convbert_keras.convert.weights import dense_pairs
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.convbert_task import WARMUP_TEXTS
 from convbert_keras.models.convbert_task import ConvBertTask
 from convbert_keras.models.convbert_task import hf_num_labels
 from convbert_keras.models.convbert_task import string_spec
+from convbert_keras.models.hf_weights import dense_pairs
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.task_heads import pool_sequence
 from convbert_keras.models.task_heads import pooled_head_layers

@@ -3,7 +3,6 @@ import numpy as np
 from keras_hub.models import Task
 
 from convbert_keras import metrics as official
-from convbert_keras.convert.weights import dense_pairs
 from convbert_keras.distribute import ReplicaXlaSteps
 from convbert_keras.layers.dropout import HashDropout
 from convbert_keras.models.backbone import ConvBertBackbone
@@ -11,6 +10,7 @@ from convbert_keras.models.convbert_task import WARMUP_TEXTS
 from convbert_keras.models.convbert_task import ConvBertTask
 from convbert_keras.models.convbert_task import hf_num_labels
 from convbert_keras.models.convbert_task import string_spec
+from convbert_keras.models.hf_weights import dense_pairs
 from convbert_keras.models.labels import check_label_range
 from convbert_keras.models.task_heads import logits_dense
 from convbert_keras.models.token_classifier_preprocessor import ConvBertTokenClassifierPreprocessor

@@ -1,6 +1,40 @@
+import numpy as np
 from keras_hub.models import Backbone
 from keras_hub.models import Preprocessor
 from keras_hub.models import Task
+
+# Functions `preset -> checkpoint or None` that recognise the presets
+# keras-hub cannot read. `convbert_keras.convert` registers transformers'
+# on import, so the models never import the converters.
+_CHECKPOINT_READERS = []
+
+
+def register_checkpoint_reader(reader):
+    """Lets `from_preset` load the presets `reader` recognises.
+
+    `reader(preset)` returns a checkpoint object (with `backbone`, `task`,
+    `preprocessor` and `tokenizer` methods, as
+    `convbert_keras.convert.ReferenceCheckpoint`), or `None` for a preset it
+    does not read. Registering the same reader twice has no effect."""
+    if reader not in _CHECKPOINT_READERS:
+        _CHECKPOINT_READERS.append(reader)
+    return reader
+
+
+def _read_checkpoint(preset):
+    for reader in _CHECKPOINT_READERS:
+        checkpoint = reader(preset)
+        if checkpoint is not None:
+            return checkpoint
+    return None
+
+
+def extend_rows(table, length):
+    """`table` cut to its first `length` rows, or tiled to `length` rows
+    (the rule of `resize_positions`)."""
+    table = np.asarray(table)
+    copies = -(-length // len(table))
+    return np.tile(table, (copies, 1))[:length]
 
 
 class TransformersPresets:
@@ -42,9 +76,7 @@ class TransformersPresets:
 
     @classmethod
     def from_preset(cls, preset, *args, **kwargs):
-        from convbert_keras.convert.hf import transformers_checkpoint
-
-        checkpoint = transformers_checkpoint(preset)
+        checkpoint = _read_checkpoint(preset)
         if checkpoint is None:
             if issubclass(cls, Backbone) and "max_sequence_length" in kwargs:
                 return cls._resized_preset(preset, *args, **kwargs)
@@ -58,9 +90,7 @@ class TransformersPresets:
         # `config_file` names a keras-hub file, which a checkpoint lacks.
         kwargs.pop("config_file", None)
         if issubclass(cls, Preprocessor):
-            from convbert_keras.models.convbert_task import task_for_preprocessor
-
-            return checkpoint.preprocessor(cls, task_for_preprocessor(cls), **kwargs)
+            return checkpoint.preprocessor(cls, **kwargs)
         return checkpoint.tokenizer(cls, **kwargs)
 
     @classmethod
@@ -68,8 +98,6 @@ class TransformersPresets:
         """A keras-hub preset's backbone with `max_sequence_length`
         positions: loaded as saved, then copied into a backbone of the new
         length, its position table resized by `extend_rows`."""
-        from convbert_keras.convert.reference_checkpoint import extend_rows
-
         saved = super().from_preset(preset, *args, **kwargs)
         if saved.max_sequence_length == max_sequence_length:
             return saved

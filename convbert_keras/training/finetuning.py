@@ -17,12 +17,12 @@ from convbert_keras.files import write_json
 from convbert_keras.models.convbert_task import load_task
 from convbert_keras.models.convbert_task import task_for_data
 from convbert_keras.models.task_heads import POOLINGS
-from convbert_keras.optimizers import WarmupLinearDecay
-from convbert_keras.optimizers import adamw
-from convbert_keras.runs import check_run_config
-from convbert_keras.runs import restore_training
-from convbert_keras.runs import save_preset
-from convbert_keras.runs import setting
+from convbert_keras.training.optimizers import WarmupLinearDecay
+from convbert_keras.training.optimizers import adamw
+from convbert_keras.training.runs import check_run_config
+from convbert_keras.training.runs import restore_training
+from convbert_keras.training.runs import save_preset
+from convbert_keras.training.runs import setting
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,8 +42,8 @@ import tempfile
 import time
 
 from convbert_keras.files import write_json
+from convbert_keras.lab.reference import hf_config_kwargs
 from convbert_keras.models.configs import convbert_config
-from convbert_keras.reference import hf_config_kwargs
 
 FRAMEWORKS = (
     "convbert_keras",

@@ -2,7 +2,7 @@
 
 Builds randomly initialised `ConvBertModel`s, saves them as Hugging Face
 checkpoints and runs them, so that conversion and parity can be checked, and
-speed measured (`convbert_keras.benchmark`), against the public
+speed measured (`convbert_keras.lab.benchmark`), against the public
 implementation. Needs `torch` and `transformers` (the `reference` extra);
 imported only by the benchmark, the tests and the fixture script.
 """

@@ -1,10 +1,10 @@
 """Times a pretraining step under each `tf.distribute` strategy, with XLA
 and without, in the same run.
 
-Every case is `scripts/pretrain.py` in fresh processes (two for two
-workers, on localhost) on the same corpus and model; the time per step is
-the median of the checkpoint intervals after the first (which includes
-compiling), from the run's `learning_curve.json`.
+Every case is `convbert-pretrain` (`python -m convbert_keras.cli.pretrain`)
+in fresh processes (two for two workers, on localhost) on the same corpus
+and model; the time per step is the median of the checkpoint intervals
+after the first (which includes compiling), from the run's `learning_curve.json`.
 """
 
 import json
@@ -16,7 +16,8 @@ import numpy as np
 
 from convbert_keras.distribute import free_local_ports
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "pretrain.py")
+# The module rather than a path, so an installed wheel runs it too.
+COMMAND = ("-m", "convbert_keras.cli.pretrain")
 # (name, strategy options, processes)
 CASES = (
     ("one device", [], 1),
@@ -39,7 +40,7 @@ def time_case(options, processes, jit, common, output, timeout=3600):
                     "task": {"type": "worker", "index": index},
                 }
             )
-        command = [sys.executable, SCRIPT, *common, *options, "--output", output]
+        command = [sys.executable, *COMMAND, *common, *options, "--output", output]
         if not jit:
             command.append("--no-xla")
         running.append(

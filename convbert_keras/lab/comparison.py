@@ -150,14 +150,14 @@ def run_arm(
     `token_state_spread` on validation snippets)."""
     import tensorflow as tf
 
-    from convbert_keras.baselines import bag_of_words_baseline
-    from convbert_keras.finetuning import FinetuneConfig
-    from convbert_keras.finetuning import finetune
+    from convbert_keras.lab.baselines import bag_of_words_baseline
     from convbert_keras.models.text_classifier_preprocessor import (
         ConvBertTextClassifierPreprocessor,
     )
-    from convbert_keras.pretraining import PretrainConfig
-    from convbert_keras.pretraining import pretrain
+    from convbert_keras.training.finetuning import FinetuneConfig
+    from convbert_keras.training.finetuning import finetune
+    from convbert_keras.training.pretraining import PretrainConfig
+    from convbert_keras.training.pretraining import pretrain
 
     if arm not in ARMS:
         raise ValueError(f"Unknown arm {arm!r}; expected one of {ARMS}.")

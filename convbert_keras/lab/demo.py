@@ -81,12 +81,12 @@ def run_demo(
     `work_dir` are reused, unfinished ones resumed; every call exports a
     new version.
     """
-    from convbert_keras.comparison import arm_directory
-    from convbert_keras.comparison import comparison_tokenizer
-    from convbert_keras.comparison import run_arm
     from convbert_keras.data import load_rotten_tomatoes_splits
     from convbert_keras.data.finetune_data import named_data
     from convbert_keras.export import export_for_tf_serving
+    from convbert_keras.lab.comparison import arm_directory
+    from convbert_keras.lab.comparison import comparison_tokenizer
+    from convbert_keras.lab.comparison import run_arm
     from convbert_keras.models.convbert_task import load_task
 
     start = time.time()

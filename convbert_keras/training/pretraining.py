@@ -18,12 +18,12 @@ from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.pretrainer import ConvBertPretrainer
 from convbert_keras.models.pretrainer import default_max_predictions
 from convbert_keras.models.pretrainer import generator_config
-from convbert_keras.optimizers import WarmupLinearDecay
-from convbert_keras.optimizers import adamw
-from convbert_keras.runs import check_run_config
-from convbert_keras.runs import restore_training
-from convbert_keras.runs import save_preset
-from convbert_keras.runs import setting
+from convbert_keras.training.optimizers import WarmupLinearDecay
+from convbert_keras.training.optimizers import adamw
+from convbert_keras.training.runs import check_run_config
+from convbert_keras.training.runs import restore_training
+from convbert_keras.training.runs import save_preset
+from convbert_keras.training.runs import setting
 
 OBJECTIVES = ("rtd", "mlm")
 MIXED_PRECISION = ("mixed_float16", "mixed_bfloat16")
@@ -34,7 +34,7 @@ class PretrainConfig:
     """Every setting of a pretraining run: what `pretrain` trains with,
     saves in `<output_dir>/run_config.json` and checks on a resume.
 
-    Defaults are the scripts'; `convbert_keras.recipes` holds the published
+    Defaults are the scripts'; `convbert_keras.training.recipes` holds the published
     ones. `resolved()` fills in what depends on other settings.
 
     Example:
