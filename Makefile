@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: install demo lint test test-fast fixtures clean
+.PHONY: install demo lint docs test test-fast fixtures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ UV_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --quiet --compile-byte
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 	$(UV_INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(UV_INSTALL) -c constraints.txt -e ".[test,reference]"
+	$(UV_INSTALL) -c constraints.txt -e ".[test,reference,docs]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -41,6 +41,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# The documentation site (mkdocs.yml) into build/site; --strict fails on a
+# broken link, a missing API reference or a docstring that names a parameter
+# the signature lacks. mkdocs-material's banner about MkDocs 2 is not ours.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Everything, slow and reference tests included: each module in its own
 # pytest process, two at a time (see tests/run_modules.py).

@@ -75,11 +75,12 @@ class ModelServer:
         function = self.model(name, version).signatures[signature_name]
         return sorted(function.structured_outputs)
 
-    def start(self):
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _rest_handler(self))
+    def start(self, rest_port=0, grpc_port=0):
+        """Ports 0 take free ones; TF Serving's own are 8501 (REST) and 8500."""
+        self._http = ThreadingHTTPServer(("127.0.0.1", rest_port), _rest_handler(self))
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
         self._grpc = _grpc_server(self)
-        port = self._grpc.add_insecure_port("127.0.0.1:0")
+        port = self._grpc.add_insecure_port(f"127.0.0.1:{grpc_port}")
         self._grpc.start()
         return f"http://127.0.0.1:{self._http.server_port}", f"127.0.0.1:{port}"
 

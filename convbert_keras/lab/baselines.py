@@ -26,8 +26,8 @@ def bag_of_words_baseline(
     Args:
         data: a classification `FinetuneData` with in-memory training
             data (`named_data`, `table_data`).
-        epochs, learning_rate: full-batch Adam training of the logistic
-            layer.
+        epochs: epochs of full-batch Adam training of the logistic layer.
+        learning_rate: its learning rate.
         l2: the L2 penalties to choose from.
         max_tokens: size of the n-gram vocabulary.
         seed: seeds the initial weights.

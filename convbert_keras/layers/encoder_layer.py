@@ -17,8 +17,11 @@ class ConvBertEncoderLayer(keras.layers.Layer):
     `num_groups > 1` both dense layers are `GroupedDense`.
 
     Args:
-        num_heads, head_ratio, conv_kernel_size, conv_type,
-            mask_padding_in_conv: see `MixedAttention`.
+        num_heads: int. See `MixedAttention`.
+        head_ratio: int. See `MixedAttention`.
+        conv_kernel_size: int. See `MixedAttention`.
+        conv_type: str. See `MixedAttention`.
+        mask_padding_in_conv: bool. See `MixedAttention`.
         intermediate_dim: int. Width of the feed-forward layer.
         num_groups: int. Groups of the feed-forward layers (1 = dense).
         dropout: float. Dropout on attention probabilities and on the outputs

@@ -18,7 +18,8 @@ class GroupedDense(keras.layers.Layer):
     Args:
         units: int. Output width; must be divisible by `num_groups`.
         num_groups: int. Number of groups; must divide the input width too.
-        kernel_initializer, bias_initializer: initializers.
+        kernel_initializer: initializer of the kernel.
+        bias_initializer: initializer of the bias.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Input shape: `(..., input_dim)`. Output shape: `(..., units)`.

@@ -19,8 +19,9 @@ class ConvBertMaskedLMPreprocessor(TransformersPresets, MaskedLMPreprocessor):
         tokenizer: a `ConvBertTokenizer`.
         sequence_length: int. Padded length.
         truncate: `"waterfall"` (default) or `"round_robin"`.
-        mask_selection_rate, mask_selection_length, mask_token_rate,
-        random_token_rate: see `keras_hub.models.MaskedLMPreprocessor`.
+        **kwargs: `mask_selection_rate`, `mask_selection_length`,
+            `mask_token_rate`, `random_token_rate` and the other arguments
+            of `keras_hub.models.MaskedLMPreprocessor`.
 
     Returns `(x, y, sample_weight)`: `x` the backbone inputs plus
     `mask_positions`, `y` the original ids at those positions,

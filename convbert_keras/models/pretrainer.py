@@ -84,7 +84,9 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
         mask_token_id: int. Id of `[MASK]`.
         special_token_ids: ids never masked (`[CLS]`, `[SEP]`, `[PAD]`, ...).
         generator_size: float. Generator width over the discriminator's.
-        mask_rate, mask_token_rate: floats, as above.
+        mask_rate: float. Share of the tokens masked, as above.
+        mask_token_rate: float. Share of the masked tokens shown as
+            `[MASK]`, as above.
         max_predictions: int. Masked positions per sequence (default
             `default_max_predictions(mask_rate, max_sequence_length)`;
             pass the one of the length trained on).

@@ -23,7 +23,8 @@ def build_vocabulary(
             (instead of, or as well as, `texts`).
         vocabulary_size: int. Maximum number of entries.
         output: if given, the path of the `vocab.txt` to write.
-        lowercase, strip_accents: as for `ConvBertTokenizer`.
+        lowercase: as for `ConvBertTokenizer`.
+        strip_accents: as for `ConvBertTokenizer`.
 
     Returns: the vocabulary, a list of strings.
     """
