@@ -20,12 +20,20 @@ from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_RE
 # batched `tf.data` or grain dataset, or a dataset passed in as it is.
 from keras_hub.src.utils.pipeline_model import _convert_inputs_to_dataset as batched_input_dataset
 
+# Whether a keras-hub preset (a folder, or a Kaggle or Hub handle) holds a
+# file, and a JSON file of it read: how `from_preset` tells what a preset
+# saved.
+from keras_hub.src.utils.preset_utils import check_file_exists as preset_file_exists
+from keras_hub.src.utils.preset_utils import load_json as preset_json
+
 __all__ = [
     "OVERRIDDEN",
     "PUNCTUATION_AND_CJK_REGEX",
     "batched_input_dataset",
     "loss_tracker",
     "masked_lm_head_parts",
+    "preset_file_exists",
+    "preset_json",
     "scale_loss_for_distribution",
     "unscale_loss_for_distribution",
     "variable_index",

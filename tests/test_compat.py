@@ -75,6 +75,16 @@ def test_overridden_private_methods_still_exist_where_we_override_them(target):
     assert getattr(ours, method).__module__.startswith("convbert_keras.")
 
 
+def test_preset_files_are_found_and_read_as_keras_hub_does(tmp_path):
+    backbone(num_layers=1).save_to_preset(str(tmp_path))
+    assert _compat.preset_file_exists(str(tmp_path), "config.json")
+    assert not _compat.preset_file_exists(str(tmp_path), "preprocessor.json")
+    config = _compat.preset_json(str(tmp_path), "config.json")
+    assert config["config"]["num_layers"] == 1
+    public = _public_names(keras_hub.utils, keras_hub)
+    assert not {"check_file_exists", "load_json"} & public
+
+
 def test_batched_input_dataset_batches_in_memory_inputs_as_keras_hub_does():
     # grain is not installed, so keras-hub batches with tf.data.
     batches = _compat.batched_input_dataset(["a", "b", "c"], np.array([0, 1, 0]), None, 2)

@@ -19,12 +19,15 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 from conftest import load_reference
+from support import backbone
+from support import tokenizer
 
 from convbert_keras import ConvBertBackbone
 from convbert_keras import ConvBertMaskedLMPreprocessor
 from convbert_keras import ConvBertQuestionAnswerer
 from convbert_keras import ConvBertQuestionAnswererPreprocessor
 from convbert_keras import ConvBertTextClassifier
+from convbert_keras import ConvBertTextClassifierPreprocessor
 from convbert_keras import ConvBertTokenClassifier
 from convbert_keras import ConvBertTokenizer
 from convbert_keras.convert import convert_checkpoint
@@ -126,6 +129,37 @@ def test_backbone_checkpoint_gives_a_task_a_new_head_and_asks_for_its_arguments(
     # SQuAD's windows scaled to the checkpoint's 64 positions.
     assert answerer.preprocessor.sequence_length == 64
     assert answerer.preprocessor.doc_stride == 21
+
+
+def test_a_keras_hub_preset_without_a_preprocessor_fits_its_positions(tmp_path):
+    # What convert_checkpoint and pretraining write: a backbone of 32
+    # positions and its tokenizer. keras-hub alone would give every task and
+    # preprocessor its default length (512 tokens), which fails inside XLA.
+    preset = str(tmp_path / "preset")
+    backbone().save_to_preset(preset)
+    tokenizer().save_to_preset(preset)
+    classifier = ConvBertTextClassifier.from_preset(preset, num_classes=2)
+    assert classifier.preprocessor.sequence_length == 32
+    answerer = ConvBertQuestionAnswerer.from_preset(preset)
+    assert (answerer.preprocessor.sequence_length, answerer.preprocessor.doc_stride) == (32, 10)
+    assert ConvBertMaskedLMPreprocessor.from_preset(preset).sequence_length == 32
+    windows = ConvBertQuestionAnswererPreprocessor.from_preset(preset)
+    assert (windows.sequence_length, windows.doc_stride, windows.max_query_length) == (32, 10, 8)
+    assert ConvBertMaskedLMPreprocessor.from_preset(preset, sequence_length=8).sequence_length == 8
+    classifier.fit(x=["the movie was good", "bad plot"], y=[1, 0], batch_size=2)
+    # A preprocessor the preset does save keeps its own length.
+    ConvBertTextClassifier(
+        backbone(),
+        num_classes=2,
+        preprocessor=ConvBertTextClassifierPreprocessor(tokenizer(), sequence_length=12),
+    ).save_to_preset(preset)
+    assert ConvBertTextClassifier.from_preset(preset).preprocessor.sequence_length == 12
+
+
+def test_a_preprocessor_longer_than_the_positions_is_refused_at_once():
+    long = ConvBertTextClassifierPreprocessor(tokenizer(), sequence_length=512)
+    with pytest.raises(ValueError, match=r"sequences of 512 tokens, but the backbone has 32 pos"):
+        ConvBertTextClassifier(backbone(), num_classes=2, preprocessor=long)
 
 
 def test_preprocessors_and_tokenizer_from_hub_handle(hub):

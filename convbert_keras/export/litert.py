@@ -30,6 +30,7 @@ def export_litert(task, path, sequence_length=None, batch_size=1):
     Example:
 
     ```python
+    classifier = ConvBertTextClassifier.from_preset("preset_dir", num_classes=2)
     export_litert(classifier, "sentiment.tflite")
     runner = tf.lite.Interpreter("sentiment.tflite").get_signature_runner()
     ids = classifier.preprocessor(["A gripping film."])

@@ -37,6 +37,9 @@ def bag_of_words_baseline(
 
     Example:
     ```python
+    from convbert_keras.data.finetune_data import named_data
+    from convbert_keras.lab.baselines import bag_of_words_baseline
+
     data = named_data("rotten_tomatoes", max_train_examples=1000)
     bag_of_words_baseline(data)["test"]  # {"accuracy": ..., "f1": ...}
     ```

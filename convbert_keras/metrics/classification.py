@@ -16,6 +16,7 @@ def _pair(labels, predictions):
 
 
 def accuracy(labels, predictions):
+    """The share of `predictions` equal to `labels` (GLUE's accuracy)."""
     labels, predictions = _pair(labels, predictions)
     return float(np.mean(labels == predictions))
 
@@ -53,6 +54,8 @@ def matthews_correlation(labels, predictions):
 
 
 def pearson(labels, predictions):
+    """Pearson's correlation of two sequences of numbers (STS-B); 0 when
+    either is constant."""
     labels, predictions = (a.astype("float64") for a in _pair(labels, predictions))
     labels, predictions = labels - labels.mean(), predictions - predictions.mean()
     denominator = np.sqrt((labels**2).sum() * (predictions**2).sum())
@@ -75,5 +78,7 @@ def _ranks(values):
 
 
 def spearman(labels, predictions):
+    """Spearman's rank correlation (STS-B): Pearson's on the ranks, ties
+    given their mean rank."""
     labels, predictions = _pair(labels, predictions)
     return pearson(_ranks(labels.astype("float64")), _ranks(predictions.astype("float64")))

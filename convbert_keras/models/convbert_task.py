@@ -54,6 +54,23 @@ class ConvBertTask(TransformersPresets):
                     )
         _TASKS.append(cls)
 
+    def __init__(self, *args, **kwargs):
+        # Each task sets `backbone` and `preprocessor` before it builds its
+        # functional graph through here: a preprocessor longer than the
+        # position table fails later, inside XLA, with no word of either.
+        backbone = getattr(self, "backbone", None)
+        length = getattr(getattr(self, "preprocessor", None), "sequence_length", None)
+        positions = getattr(backbone, "max_sequence_length", None)
+        if length is not None and positions is not None and length > positions:
+            raise ValueError(
+                f"{type(self).__name__}: the preprocessor makes sequences of {length} "
+                f"tokens, but the backbone has {positions} positions "
+                f"(max_sequence_length). Give the preprocessor sequence_length<={positions}, "
+                "or the backbone more positions (`from_preset(..., "
+                f"max_sequence_length={length})` extends a checkpoint's)."
+            )
+        super().__init__(*args, **kwargs)
+
     def compile(self, *args, jit_compile="auto", **kwargs):
         """Keras' `compile`, where `jit_compile="auto"` compiles the steps
         on TensorFlow (with XLA, on CPUs too, unlike Keras' own "auto") and
@@ -68,8 +85,11 @@ class ConvBertTask(TransformersPresets):
 
     @classmethod
     def preprocessor_defaults(cls, sequence_length):
-        """Preprocessor arguments for inputs of `sequence_length` tokens."""
-        return {"sequence_length": sequence_length}
+        """Preprocessor arguments for inputs of `sequence_length` tokens:
+        those of its preprocessor class (`length_defaults`)."""
+        if cls.preprocessor_cls is None:
+            return {"sequence_length": sequence_length}
+        return cls.preprocessor_cls.length_defaults(sequence_length)
 
     @classmethod
     def checkpoint_sequence_length(cls, max_sequence_length):

@@ -54,6 +54,9 @@ class ConvBertMultipleChoice(ConvBertTask, TracedPreprocessing, ReplicaXlaSteps,
 
     Example:
     ```python
+    backbone = ConvBertBackbone.from_preset("preset_dir")
+    tokenizer = ConvBertTokenizer.from_preset("preset_dir")
+    preprocessor = ConvBertMultipleChoicePreprocessor(tokenizer, sequence_length=32)
     model = ConvBertMultipleChoice(backbone, preprocessor=preprocessor)
     model.fit(x=(["The sky is"], [["blue", "a sandwich"]]), y=[0])
     ```

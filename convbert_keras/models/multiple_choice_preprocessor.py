@@ -26,6 +26,7 @@ class ConvBertMultipleChoicePreprocessor(TransformersPresets, Preprocessor):
 
     Example:
     ```python
+    tokenizer = ConvBertTokenizer(vocabulary="vocab.txt")
     preprocessor = ConvBertMultipleChoicePreprocessor(tokenizer, sequence_length=64)
     x = preprocessor(x=(["The sky is"], [["blue", "a sandwich"]]))
     x["token_ids"].shape  # (1, 2, 64)

@@ -109,6 +109,7 @@ class ConvBertPretrainer(ReplicaXlaSteps, keras.Model):
     logits and their labels only).
 
     Example:
+    <!-- docs-test: skip, needs a packed corpus; `pretrain` builds one and fits this model -->
     ```python
     discriminator = ConvBertBackbone(**convbert_config("small"))
     pretrainer = ConvBertPretrainer(discriminator, mask_token_id=103,

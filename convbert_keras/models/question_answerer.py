@@ -56,9 +56,11 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
     Example:
     ```python
     qa = ConvBertQuestionAnswerer.from_preset("preset_dir")
+    questions, contexts = ["Where is Paris?"], ["Paris is in France."]
+    answer_starts, answer_texts = [12], ["France"]  # SQuAD's fields
     qa.fit(x=(questions, contexts), y=(answer_starts, answer_texts), batch_size=16)
-    qa.answer(["Where is Paris?"], ["Paris is in France."])
-    # [{"text": "France", "score": ..., "start": 12, "end": 18}]
+    qa.answer(questions, contexts)
+    # [{"text": "France", "score": ..., "start": 12, "end": 18}] once trained
     ```
     """
 
@@ -202,16 +204,6 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
             allow_no_answer=allow_no_answer,
             null_score_threshold=null_score_threshold,
         )
-
-    @classmethod
-    def preprocessor_defaults(cls, sequence_length):
-        """SQuAD's windows (384 tokens, stride 128, questions cut at 64)
-        scaled to shorter sequences; the stride stays at most 128 beyond."""
-        return {
-            "sequence_length": sequence_length,
-            "doc_stride": max(1, min(128, sequence_length // 3)),
-            "max_query_length": min(64, sequence_length // 4),
-        }
 
     @classmethod
     def checkpoint_sequence_length(cls, max_sequence_length):

@@ -73,6 +73,16 @@ class ConvBertQuestionAnswererPreprocessor(TransformersPresets, Preprocessor):
     backbone_cls = ConvBertBackbone
     tokenizer_cls = ConvBertTokenizer
 
+    @classmethod
+    def length_defaults(cls, sequence_length):
+        """SQuAD's windows (384 tokens, stride 128, questions cut at 64)
+        scaled to shorter sequences; the stride stays at most 128 beyond."""
+        return {
+            "sequence_length": sequence_length,
+            "doc_stride": max(1, min(128, sequence_length // 3)),
+            "max_query_length": min(64, sequence_length // 4),
+        }
+
     def __init__(
         self, tokenizer, sequence_length=384, doc_stride=128, max_query_length=64, **kwargs
     ):

@@ -41,7 +41,7 @@ class ConvBertTokenClassifier(ConvBertTask, TracedPreprocessing, ReplicaXlaSteps
     tagger = ConvBertTokenClassifier.from_preset("preset_dir", num_classes=3)
     tagger.fit(x=tf.ragged.constant([["Paris", "is", "big"]]),
                y=tf.ragged.constant([[1, 0, 0]]), batch_size=1)
-    tagger.predict_words([["Rome", "is", "old"]])  # [[1, 0, 0]]
+    tagger.predict_words([["Rome", "is", "old"]])  # a tag id per word: [[1, 0, 0]]
     ```
     """
 

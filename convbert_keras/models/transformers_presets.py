@@ -1,7 +1,12 @@
+import inspect
+
 import numpy as np
 from keras_hub.models import Backbone
 from keras_hub.models import Preprocessor
 from keras_hub.models import Task
+
+from convbert_keras._compat import preset_file_exists
+from convbert_keras._compat import preset_json
 
 # Functions `preset -> checkpoint or None` that recognise the presets
 # keras-hub cannot read. `convbert_keras.convert` registers transformers'
@@ -67,6 +72,7 @@ class TransformersPresets:
     Backbone)`.
 
     Example:
+    <!-- docs-test: skip, downloads from the Hugging Face Hub -->
     ```python
     classifier = ConvBertTextClassifier.from_preset(
         "hf://YituTech/conv-bert-base", num_classes=2
@@ -80,6 +86,10 @@ class TransformersPresets:
         if checkpoint is None:
             if issubclass(cls, Backbone) and "max_sequence_length" in kwargs:
                 return cls._resized_preset(preset, *args, **kwargs)
+            if issubclass(cls, (Task, Preprocessor)) and not preset_file_exists(
+                preset, "preprocessor.json"
+            ):
+                kwargs = cls._fitted_preprocessor(preset, kwargs)
             return super().from_preset(preset, *args, **kwargs)
         if issubclass(cls, (Backbone, Task)):
             load_weights = kwargs.pop("load_weights", args[0] if args else True)
@@ -92,6 +102,40 @@ class TransformersPresets:
         if issubclass(cls, Preprocessor):
             return checkpoint.preprocessor(cls, **kwargs)
         return checkpoint.tokenizer(cls, **kwargs)
+
+    @classmethod
+    def _fitted_preprocessor(cls, preset, kwargs):
+        """`kwargs` with a preprocessor that fits the preset's positions.
+
+        A keras-hub preset saved without a preprocessor (a backbone and its
+        tokenizer: what `convert_checkpoint` and pretraining write) gets
+        keras-hub's default preprocessor, of 512 tokens whatever the
+        backbone's positions. A task takes the preprocessor defaults it
+        gives a converted checkpoint of that many positions; a preprocessor
+        its default length cut to them, with what scales with it
+        (`length_defaults`)."""
+        config = preset_json(preset, "config.json")
+        positions = config.get("config", {}).get("max_sequence_length")
+        if positions is None:
+            return kwargs
+        if issubclass(cls, Task):
+            if "preprocessor" in kwargs or cls.preprocessor_cls is None:
+                return kwargs
+            length = cls.checkpoint_sequence_length(positions)
+            preprocessor = cls.preprocessor_cls.from_preset(
+                preset, **cls.preprocessor_defaults(length)
+            )
+            return {**kwargs, "preprocessor": preprocessor}
+        default = inspect.signature(cls).parameters.get("sequence_length")
+        if "sequence_length" in kwargs or default is None or default.default is None:
+            return kwargs
+        return {**cls.length_defaults(min(default.default, positions)), **kwargs}
+
+    @classmethod
+    def length_defaults(cls, sequence_length):
+        """A preprocessor's arguments for inputs of `sequence_length` tokens
+        (those that scale with it, as a question answerer's windows)."""
+        return {"sequence_length": sequence_length}
 
     @classmethod
     def _resized_preset(cls, preset, *args, max_sequence_length, **kwargs):

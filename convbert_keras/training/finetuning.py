@@ -35,6 +35,7 @@ class FinetuneConfig:
     recipe (ELECTRA's layer-wise decay 0.8, 10% warmup).
 
     Example:
+    <!-- docs-test: skip, downloads GLUE's MRPC through TensorFlow Datasets -->
     ```python
     config = FinetuneConfig(preset="runs/small/preset", epochs=3, learning_rate=1e-4)
     finetune(named_data("mrpc"), "runs/mrpc", config)

@@ -87,6 +87,8 @@ class ConvBertAdamW(keras.optimizers.Adam):
 
     Example:
     ```python
+    from convbert_keras.training.optimizers import ConvBertAdamW, WarmupLinearDecay
+
     optimizer = ConvBertAdamW(WarmupLinearDecay(1e-4, 100, 1000), layer_decay=0.8,
                               num_layers=12, epsilon=1e-6, global_clipnorm=1.0)
     ```

@@ -38,6 +38,7 @@ class PretrainConfig:
     ones. `resolved()` fills in what depends on other settings.
 
     Example:
+    <!-- docs-test: skip, a real run: 1,000 steps of ConvBERT-small on a corpus of yours -->
     ```python
     config = PretrainConfig(backbone=dict(convbert_config("small"), vocabulary_size=30522),
                             steps=1000, batch_size=32)
