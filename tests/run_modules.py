@@ -70,7 +70,8 @@ SECONDS = {
     "test_data.py": 1,
     "test_startup.py": 10,
     "test_layout.py": 3,
-    "test_docs.py": 110,
+    "test_docs.py": 55,
+    "test_docstrings.py": 50,
 }
 # Modules that take longer get a process of their own; lighter ones share
 # processes of up to this many seconds.

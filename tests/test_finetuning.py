@@ -208,7 +208,7 @@ def test_training_batches_are_in_a_fixed_order_without_tf_data_autotuning(tiny_p
 
     texts = ["a good film", "a bad film", "good", "bad"]
     data = FinetuneData("classification", (texts, np.array([1, 0, 1, 0])), {}, 2, ("accuracy",))
-    model = _build_task(FinetuneConfig(preset=tiny_preset), data)
+    model = _build_task(FinetuneConfig(preset=tiny_preset, sequence_length=16), data)
     batches = training_batches(model, data, batch_size=2, seed=0, epochs=2)
     # See `pipeline_options`.
     assert batches.options().autotune.enabled is False and batches.options().deterministic

@@ -65,9 +65,9 @@ class ConvBertTask(TransformersPresets):
             raise ValueError(
                 f"{type(self).__name__}: the preprocessor makes sequences of {length} "
                 f"tokens, but the backbone has {positions} positions "
-                f"(max_sequence_length). Give the preprocessor sequence_length<={positions}, "
-                "or the backbone more positions (`from_preset(..., "
-                f"max_sequence_length={length})` extends a checkpoint's)."
+                f"(max_sequence_length). Give the preprocessor sequence_length<={positions} "
+                "(`--sequence-length` of convbert-finetune), or the backbone more positions "
+                f"(`from_preset(..., max_sequence_length={length})` extends a checkpoint's)."
             )
         super().__init__(*args, **kwargs)
 
