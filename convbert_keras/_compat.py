@@ -32,6 +32,7 @@ __all__ = [
     "batched_input_dataset",
     "loss_tracker",
     "masked_lm_head_parts",
+    "nested_layers",
     "preset_file_exists",
     "preset_json",
     "scale_loss_for_distribution",
@@ -53,6 +54,12 @@ OVERRIDDEN = {
         "convbert_keras.training.optimizers.ConvBertAdamW"
     ),
 }
+
+
+def nested_layers(layer):
+    """`layer` and every layer inside it, at any depth (what keras-hub
+    leaves out to save a task's own weights)."""
+    return list(layer._flatten_layers())
 
 
 def masked_lm_head_parts(head):

@@ -85,6 +85,15 @@ def test_preset_files_are_found_and_read_as_keras_hub_does(tmp_path):
     assert not {"check_file_exists", "load_json"} & public
 
 
+def test_nested_layers_reach_every_depth_and_are_still_private():
+    model = backbone(num_layers=1)
+    layers = _compat.nested_layers(model)
+    attention = model.transformer_layers[0].attention
+    assert layers[0] is model
+    assert attention in layers and attention.span_dynamic_conv in layers
+    assert "flatten_layers" not in _public_names(keras.Model, keras.layers.Layer)
+
+
 def test_batched_input_dataset_batches_in_memory_inputs_as_keras_hub_does():
     # grain is not installed, so keras-hub batches with tf.data.
     batches = _compat.batched_input_dataset(["a", "b", "c"], np.array([0, 1, 0]), None, 2)

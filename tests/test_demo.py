@@ -9,6 +9,9 @@ import pytest
 from convbert_keras.data import load_rotten_tomatoes_splits
 from convbert_keras.lab.comparison import COMPARISON_CONFIG
 from convbert_keras.lab.comparison import comparison_tokenizer
+from convbert_keras.lab.demo import ARM_NAMES
+from convbert_keras.lab.demo import EXPORTABLE_ARMS
+from convbert_keras.lab.demo import pick_by_validation
 from convbert_keras.lab.demo import run_demo
 
 pytestmark = pytest.mark.slow
@@ -39,9 +42,18 @@ def test_main_job_compares_exports_and_serves_what_the_model_predicts(tmp_path):
     served = result["served"]
     assert served["version_dir"].endswith(os.path.join("convbert_sentiment", "1"))
     assert "convbert_sentiment" in (tmp_path / "saved_models" / "models.config").read_text()
-    # The server answers what the Keras model predicts, for held-out texts.
+    # The validation movies pick what ships, among the three ConvBERTs.
+    records = {
+        arm: json.loads((tmp_path / "runs" / "seed_0" / arm / "results.json").read_text())
+        for arm in ("convbert_rtd_reinit", "convbert_rtd", "scratch")
+    }
+    assert result["validation"] == {arm: r["best"]["score"] for arm, r in records.items()}
+    assert result["picked"] == max(records, key=lambda arm: records[arm]["best"]["score"])
+    (announced,) = [line for line in lines if line.startswith("4/5")]
+    assert ARM_NAMES[result["picked"]] + " (validation accuracy" in announced
+    # The server answers what the picked model predicts, for held-out texts.
     classifier = load_task(
-        str(tmp_path / "runs" / "seed_0" / "convbert_rtd_reinit" / "finetune" / "preset")
+        str(tmp_path / "runs" / "seed_0" / result["picked"] / "finetune" / "preset")
     )
     logits = classifier.predict(served["texts"], verbose=0)
     expected = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
@@ -56,6 +68,10 @@ def test_main_job_compares_exports_and_serves_what_the_model_predicts(tmp_path):
         "4/5",
         "5/5",
     ]
+    # It ends with what it wrote and what to try next.
+    assert any(settings["work_dir"] in line for line in lines[-7:])
+    assert any("docker run" in line for line in lines[-4:])
+    assert any("convbert-finetune --train" in line for line in lines[-4:])
     # Run again: the finished runs are reused, the export gets a new version.
     again = run_demo(**settings, log=lines.append)
     assert again["test"] == result["test"]
@@ -94,3 +110,12 @@ def check_arm_records(seed_dir, test_scores):
     assert runs["convbert_rtd_reinit"]["preset"] == runs["convbert_rtd"]["preset"]
     assert runs["convbert_rtd_reinit"]["reinitialize_layers"] == 1
     assert "reinitialize_layers" not in runs["convbert_rtd"]
+
+
+def test_validation_picks_the_convbert_that_ships_the_first_on_a_tie():
+    scores = dict(zip(EXPORTABLE_ARMS, (0.60, 0.70, 0.70)))
+    results = {arm: {"best": {"score": score}} for arm, score in scores.items()}
+    results["bag_of_words"] = {"best": None}  # never shipped, whatever it scores
+    assert pick_by_validation(results) == "convbert_rtd"
+    results["scratch"]["best"]["score"] = 0.71
+    assert pick_by_validation(results) == "scratch"

@@ -156,6 +156,36 @@ def test_a_keras_hub_preset_without_a_preprocessor_fits_its_positions(tmp_path):
     assert ConvBertTextClassifier.from_preset(preset).preprocessor.sequence_length == 12
 
 
+def test_a_trained_task_preset_holds_the_model_not_its_optimizer(tmp_path):
+    import warnings
+
+    import h5py
+    from support import sentiment_classifier
+
+    classifier = sentiment_classifier()
+    classifier.fit(x=["the movie was good", "bad plot"], y=[1, 0], batch_size=2, verbose=0)
+    head = [np.asarray(w) for w in classifier.weights if "backbone" not in w.path]
+    new, old = str(tmp_path / "new"), str(tmp_path / "old")
+    classifier.save_to_preset(new)
+    classifier.save_to_preset(old)
+    # What keras-hub's own method writes: the optimizer's slots too.
+    keras_hub.models.Task.save_task_weights(classifier, os.path.join(old, "task.weights.h5"))
+
+    def groups(preset):
+        with h5py.File(os.path.join(preset, "task.weights.h5")) as f:
+            return set(f.keys()) | set(f.get("optimizer", {}).keys())
+
+    assert "optimizer" in groups(old) and "optimizer" not in groups(new)
+    for preset in (new, old):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loaded = ConvBertTextClassifier.from_preset(preset)
+        assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
+        loaded_head = [np.asarray(w) for w in loaded.weights if "backbone" not in w.path]
+        for a, b in zip(head, loaded_head, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_a_preprocessor_longer_than_the_positions_is_refused_at_once():
     long = ConvBertTextClassifierPreprocessor(tokenizer(), sequence_length=512)
     with pytest.raises(ValueError, match=r"sequences of 512 tokens, but the backbone has 32 pos"):

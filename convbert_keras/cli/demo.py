@@ -9,7 +9,7 @@
    twice (its top layer re-initialised, and as pretrained), beside the same
    model trained from scratch and a bag-of-words baseline on the same labels,
 3. reports each one's accuracy on test movies that chose nothing,
-4. exports the pretrained classifier (top layer re-initialised) to
+4. exports the ConvBERT that scored best on the validation movies to
    saved_models/<name>/<version>/,
 5. reloads the export as the model server does and classifies held-out
    snippets drawn at random.

@@ -6,6 +6,7 @@ import os
 
 import keras
 
+from convbert_keras._compat import nested_layers
 from convbert_keras.models.transformers_presets import TransformersPresets
 
 _TASKS = []
@@ -70,6 +71,31 @@ class ConvBertTask(TransformersPresets):
                 f"(`from_preset(..., max_sequence_length={length})` extends a checkpoint's)."
             )
         super().__init__(*args, **kwargs)
+
+    def _outside_task_weights(self):
+        # The backbone's weights have a file of their own; the optimizer's
+        # state belongs to a training run (its checkpoints), not to a model:
+        # keras-hub would save a compiled task's slots for every weight (twice
+        # the model) and every load would throw them away with a warning.
+        skipped = nested_layers(self.backbone)
+        if getattr(self, "optimizer", None) is not None:
+            skipped.append(self.optimizer)
+        return skipped
+
+    def save_task_weights(self, filepath):
+        """keras-hub's `save_task_weights` (the weights outside the
+        backbone, to a `.weights.h5` file), without the optimizer's state."""
+        if not str(filepath).endswith(".weights.h5"):
+            raise ValueError(
+                f"The filename must end in `.weights.h5`. Received: filepath={filepath}"
+            )
+        keras.saving.save_weights(self, filepath, objects_to_skip=self._outside_task_weights())
+
+    def load_task_weights(self, filepath):
+        """keras-hub's `load_task_weights`, leaving this task's optimizer as
+        it is (presets saved by keras-hub's own method hold a finished
+        run's)."""
+        keras.saving.load_weights(self, filepath, objects_to_skip=self._outside_task_weights())
 
     def compile(self, *args, jit_compile="auto", **kwargs):
         """Keras' `compile`, where `jit_compile="auto"` compiles the steps
