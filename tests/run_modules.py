@@ -69,6 +69,7 @@ SECONDS = {
     "test_metrics.py": 1,
     "test_data.py": 1,
     "test_startup.py": 10,
+    "test_progress.py": 6,
     "test_layout.py": 3,
     "test_docs.py": 55,
     "test_docstrings.py": 50,

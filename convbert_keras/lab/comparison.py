@@ -143,11 +143,13 @@ def run_arm(
     sequence_length=64,
     config=None,
     log=print,
+    verbose=0,
 ):
     """One arm of the comparison for one seed; returns its results dict
     (`"test"`, `"best"`, and for pretrained arms `"pretraining"`, the
     last interval's pretraining metrics and the pretrained encoder's
-    `token_state_spread` on validation snippets)."""
+    `token_state_spread` on validation snippets). `verbose=1` shows the
+    pretraining and fine-tuning runs' progress."""
     import tensorflow as tf
 
     from convbert_keras.lab.baselines import bag_of_words_baseline
@@ -208,7 +210,7 @@ def run_arm(
                 generator_size=generator_size,
                 sampling_temperature=sampling_temperature,
             ),
-            verbose=0,
+            verbose=verbose,
         )
         preset = os.path.join(pretrain_dir, "preset")
         texts = list(next(iter(data.validation.values()))[0][:SPREAD_TEXTS])
@@ -234,7 +236,7 @@ def run_arm(
             reinitialize_layers=reinitialize_layers,
             seed=seed,
         ),
-        verbose=0,
+        verbose=verbose,
     )
     results = {
         "best": results["best"],

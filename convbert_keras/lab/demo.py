@@ -77,6 +77,7 @@ def run_demo(
     examples=6,
     max_eval_examples=None,
     log=print,
+    verbose=1,
 ):
     """Runs the main job. Returns `{"test": {arm: scores}, "validation":
     {arm: score}, "picked": arm, "served": {"texts", "labels",
@@ -85,7 +86,8 @@ def run_demo(
     `labels`: labelled training snippets (drawn under `seed`);
     `pretrain_steps`: replaced-token-detection steps; `examples`: held-out
     snippets shown through the export; `max_eval_examples` cuts the
-    validation and test sets (quick checks). Finished runs under
+    validation and test sets (quick checks); `verbose=0` leaves out the
+    runs' progress lines. Finished runs under
     `work_dir` are reused, unfinished ones resumed; every call exports a
     new version.
     """
@@ -132,6 +134,7 @@ def run_demo(
             pretrain_steps=pretrain_steps,
             epochs=epochs,
             log=log,
+            verbose=verbose,
         )
         pretraining = results[arm].get("pretraining")
         if pretraining and arm == DEMO_ARMS[0]:

@@ -19,6 +19,7 @@ from convbert_keras.models.convbert_task import task_for_data
 from convbert_keras.models.task_heads import POOLINGS
 from convbert_keras.training.optimizers import WarmupLinearDecay
 from convbert_keras.training.optimizers import adamw
+from convbert_keras.training.progress import StepProgress
 from convbert_keras.training.runs import check_run_config
 from convbert_keras.training.runs import restore_training
 from convbert_keras.training.runs import save_preset
@@ -295,6 +296,13 @@ class _FinetuneProgress(keras.callbacks.Callback):
             "score": best[first_set][main],
             **{k: v for k, v in best.items() if k not in ("epoch", "loss")},
         }
+        if run.get("verbose"):
+            chosen = " (best so far: saved)" if best["epoch"] == epoch else ""
+            print(
+                f"epoch {epoch}/{run['epochs']}: loss {record['loss']:.4f}, "
+                f"{first_set} {main} {first[main]:.4f}{chosen}",
+                flush=True,
+            )
         if run["chief"]:
             if best["epoch"] == epoch:
                 save_preset(self.model, run["preset"])
@@ -366,6 +374,8 @@ def finetune(data, output_dir, config, strategy=None, verbose=1):
     # Epochs trained again after a kill replace their records.
     results["epochs"] = [r for r in results["epochs"] if r["epoch"] * steps_per_epoch <= step]
     run = _run_state(output_dir, data, config, results, chief)
+    run["verbose"] = verbose and chief
+    run["epochs"] = config.epochs
     progress = _FinetuneProgress(
         run,
         steps_per_epoch,
@@ -527,6 +537,9 @@ def _train(model, data, config, steps_per_epoch, step, progress, results, verbos
         step // steps_per_epoch,
         step % steps_per_epoch,
     )
+    callbacks = [progress]
+    if verbose:
+        callbacks.append(StepProgress(steps, step, every=steps_per_epoch, label="fine-tuning: "))
     # The batches are preprocessed already: keras.Model.fit, not the
     # keras-hub task's, which would run the preprocessor again.
     keras.Model.fit(
@@ -535,8 +548,8 @@ def _train(model, data, config, steps_per_epoch, step, progress, results, verbos
         epochs=1,
         steps_per_epoch=steps - step,
         shuffle=False,
-        callbacks=[progress],
-        verbose=verbose,
+        callbacks=callbacks,
+        verbose=0,
     )
 
 

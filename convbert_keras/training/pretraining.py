@@ -20,6 +20,7 @@ from convbert_keras.models.pretrainer import default_max_predictions
 from convbert_keras.models.pretrainer import generator_config
 from convbert_keras.training.optimizers import WarmupLinearDecay
 from convbert_keras.training.optimizers import adamw
+from convbert_keras.training.progress import StepProgress
 from convbert_keras.training.runs import check_run_config
 from convbert_keras.training.runs import restore_training
 from convbert_keras.training.runs import save_preset
@@ -382,13 +383,17 @@ def _train(pretrainer, strategy, dataset_fn, manager, config, step, output_dir, 
     ]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+    if chief and verbose:
+        callbacks.append(
+            StepProgress(config.steps, step, every=config.checkpoint_every, label="pretraining: ")
+        )
     return pretrainer.fit(
         dataset,
         epochs=config.steps // config.checkpoint_every,
         initial_epoch=step // config.checkpoint_every,
         steps_per_epoch=config.checkpoint_every,
         callbacks=callbacks,
-        verbose=verbose,
+        verbose=0,
         shuffle=False,  # the pipeline shuffles, under the run's seed
     ).history
 
