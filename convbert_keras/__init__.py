@@ -80,6 +80,11 @@ _MOVED = {
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Imports `convbert_keras.<old name>` as the module it moved to."""
 
+    def __init__(self):
+        # Each moved module's own spec, by its new name: the import system
+        # overwrites it with the old name's between the two calls below.
+        self._specs = {}
+
     def find_spec(self, fullname, path=None, target=None):
         prefix, _, name = fullname.rpartition(".")
         if prefix != __name__ or name not in _MOVED:
@@ -95,12 +100,11 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             stacklevel=2,
         )
         module = importlib.import_module(new)
-        self._spec = module.__spec__
+        self._specs.setdefault(new, module.__spec__)
         return module
 
     def exec_module(self, module):
-        # The import system gave the module the old name's spec.
-        module.__spec__ = self._spec
+        module.__spec__ = self._specs[module.__name__]
 
 
 if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):

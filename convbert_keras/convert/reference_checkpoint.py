@@ -122,8 +122,8 @@ class ReferenceCheckpoint:
         checkpoint's tokenizer, unless given."""
         if task_cls is None:
             task_cls = task_for_preprocessor(cls)
-        length = task_cls.checkpoint_sequence_length(self.backbone_kwargs["max_sequence_length"])
-        kwargs = {**task_cls.preprocessor_defaults(length), **kwargs}
+        positions = self.backbone_kwargs["max_sequence_length"]
+        kwargs = {**task_cls.checkpoint_preprocessor_defaults(positions), **kwargs}
         if "tokenizer" not in kwargs:
             kwargs["tokenizer"] = self.tokenizer(cls.tokenizer_cls)
         return cls(**kwargs)

@@ -60,10 +60,10 @@ def query_export(path, texts):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def pick_by_validation(results, arms=EXPORTABLE_ARMS):
-    """The arm whose chosen epoch scored best on the validation movies
-    (its `best` record), the first of `arms` on a tie."""
-    return max(arms, key=lambda arm: (results[arm]["best"]["score"], -arms.index(arm)))
+def pick_by_validation(validation):
+    """The arm of `validation` (`{arm: its chosen epoch's validation
+    score}`) that scored best; the first in its order on a tie."""
+    return max(validation, key=validation.get)
 
 
 def run_demo(
@@ -154,7 +154,7 @@ def run_demo(
     log(f"    {'majority class':<34} accuracy {majority:.3f}")
 
     validation = {arm: results[arm]["best"]["score"] for arm in EXPORTABLE_ARMS}
-    picked = pick_by_validation(results)
+    picked = pick_by_validation(validation)
     others = ", ".join(
         f"{ARM_NAMES[arm]} {validation[arm]:.3f}" for arm in EXPORTABLE_ARMS if arm != picked
     )

@@ -124,6 +124,12 @@ class ConvBertTask(TransformersPresets):
         return max_sequence_length
 
     @classmethod
+    def checkpoint_preprocessor_defaults(cls, max_sequence_length):
+        """Preprocessor arguments for a checkpoint of `max_sequence_length`
+        positions that comes without a preprocessor of its own."""
+        return cls.preprocessor_defaults(cls.checkpoint_sequence_length(max_sequence_length))
+
+    @classmethod
     def arguments_from_hf_config(cls, hf_config):
         """Constructor arguments read from a transformers `config.json`."""
         return {}

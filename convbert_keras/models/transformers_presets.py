@@ -121,9 +121,8 @@ class TransformersPresets:
         if issubclass(cls, Task):
             if "preprocessor" in kwargs or cls.preprocessor_cls is None:
                 return kwargs
-            length = cls.checkpoint_sequence_length(positions)
             preprocessor = cls.preprocessor_cls.from_preset(
-                preset, **cls.preprocessor_defaults(length)
+                preset, **cls.checkpoint_preprocessor_defaults(positions)
             )
             return {**kwargs, "preprocessor": preprocessor}
         default = inspect.signature(cls).parameters.get("sequence_length")
