@@ -6,6 +6,8 @@ import importlib.machinery
 import sys
 import warnings
 
+# First, before TensorFlow loads: the tools' filter for native log lines.
+from convbert_keras import _start_up  # noqa: F401
 from convbert_keras import convert  # noqa: F401  (the subpackage as an attribute)
 from convbert_keras.layers import ConvBertEncoderLayer
 from convbert_keras.layers import GroupedDense

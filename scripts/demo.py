@@ -7,8 +7,9 @@ lists the settings.
 import os
 import sys
 
-# TensorFlow's C++ start-up chatter would hide the progress lines.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As the console scripts: TensorFlow's native log lines left out
+# (CONVBERT_KERAS_NATIVE_LOG=show shows them).
+os.environ.setdefault("CONVBERT_KERAS_NATIVE_LOG", "hide")
 
 from convbert_keras.cli.demo import main  # noqa: E402
 

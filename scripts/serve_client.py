@@ -7,8 +7,9 @@ A wrapper of `convbert_keras.cli.serve_client` (installed as
 import os
 import sys
 
-# TensorFlow's C++ start-up chatter (gRPC builds its tensors with TensorFlow).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As the console scripts: TensorFlow's native log lines left out
+# (CONVBERT_KERAS_NATIVE_LOG=show shows them).
+os.environ.setdefault("CONVBERT_KERAS_NATIVE_LOG", "hide")
 
 from convbert_keras.cli.serve_client import main  # noqa: E402
 

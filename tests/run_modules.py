@@ -70,6 +70,7 @@ SECONDS = {
     "test_data.py": 1,
     "test_startup.py": 10,
     "test_progress.py": 6,
+    "test_native_log.py": 20,
     "test_layout.py": 3,
     "test_docs.py": 55,
     "test_docstrings.py": 50,

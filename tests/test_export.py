@@ -6,6 +6,7 @@ not depend on depth, and each layer adds to tracing every signature."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -280,8 +281,17 @@ def test_tf_serving_layout_versions_and_warmup(tmp_path):
 
     model = sentiment_classifier()
     first = export_for_tf_serving(model, "sentiment", base_dir=tmp_path)
-    second = export_for_tf_serving(model, "sentiment", base_dir=tmp_path)
+    stages = []
+    second = export_for_tf_serving(model, "sentiment", base_dir=tmp_path, log=stages.append)
     assert os.path.basename(first) == "1" and os.path.basename(second) == "2"
+    # Each stage is told as it starts, with the time spent so far.
+    assert [re.sub(r"\(\d+ s\)", "(N s)", line) for line in stages] == [
+        "export 1/4: tracing the serving_default signature (N s)",
+        "export 2/4: tracing the classify_pair signature (N s)",
+        "export 3/4: tracing the predict_token_ids signature (N s)",
+        "export 4/4: writing the SavedModel (N s)",
+        f"export: warmup requests, then {second}",
+    ]
     config = (tmp_path / "models.config").read_text()
     assert "name: 'sentiment'" in config and "base_path: '/models/sentiment'" in config
     records = list(

@@ -36,6 +36,7 @@ def main(argv=None):
 
     freeze_start_up_objects()
     try:
+        print(f"loading {args.preset}", file=sys.stderr, flush=True)
         path = export_for_tf_serving(
             load_task(args.preset),
             args.name,
@@ -44,6 +45,8 @@ def main(argv=None):
             label_names=args.labels,
             max_answer_length=args.max_answer_length,
             allow_no_answer=args.allow_no_answer,
+            # stdout holds only the version directory, for scripts to read.
+            log=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except (ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")

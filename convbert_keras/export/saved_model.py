@@ -1,5 +1,7 @@
 """Task models to SavedModels whose signatures take raw strings."""
 
+import time
+
 import keras
 
 
@@ -43,7 +45,9 @@ def serving_signatures(task, label_names=None, max_answer_length=30, allow_no_an
     return signatures
 
 
-def export_saved_model(task, path, label_names=None, max_answer_length=30, allow_no_answer=False):
+def export_saved_model(
+    task, path, label_names=None, max_answer_length=30, allow_no_answer=False, log=None
+):
     """Writes `task` as a SavedModel with tokenization inside the graph.
 
     Signatures: `serving_default` on raw strings (classifier: `text` ->
@@ -55,13 +59,22 @@ def export_saved_model(task, path, label_names=None, max_answer_length=30, allow
     `token_ids`, `segment_ids`, `padding_mask` -> `logits` for clients that
     tokenize themselves. Nothing is XLA-compiled (TF Serving does not JIT).
     Loading needs TensorFlow and the tf-text ops (`import tensorflow_text`),
-    not Keras.
+    not Keras. `log`, a function of one line, is told each stage (tracing
+    each signature, writing) as it starts, with the seconds spent so far.
     """
+    started = time.perf_counter()
+    signatures = serving_signatures(task, label_names, max_answer_length, allow_no_answer)
+    stages = len(signatures) + 1
+
+    def stage(number, what):
+        if log is not None:
+            log(f"export {number}/{stages}: {what} ({time.perf_counter() - started:.0f} s)")
+
     archive = keras.export.ExportArchive()
     archive.track(task)
-    for name, (fn, specs) in serving_signatures(
-        task, label_names, max_answer_length, allow_no_answer
-    ).items():
+    for number, (name, (fn, specs)) in enumerate(signatures.items(), 1):
+        stage(number, f"tracing the {name} signature")
         archive.add_endpoint(name, fn, input_signature=specs)
+    stage(stages, "writing the SavedModel")
     archive.write_out(str(path), verbose=False)
     return str(path)

@@ -109,6 +109,7 @@ def export_for_tf_serving(
     version=None,
     label_names=None,
     warmup_requests=None,
+    log=None,
     **export_kwargs,
 ):
     """Exports `task` to `<base_dir>/<model_name>/<version>/` for TF Serving.
@@ -120,7 +121,7 @@ def export_for_tf_serving(
     requests (`assets.extra/tf_serving_warmup_requests`), rewrites
     `<base_dir>/models.config` and writes `<base_dir>/batching_parameters.txt`
     (`write_batching_parameters`) if there is none. Returns the version
-    directory.
+    directory. `log` is told each stage, as `export_saved_model`'s.
     """
     if not _NAME.match(model_name):
         raise ValueError(
@@ -134,7 +135,9 @@ def export_for_tf_serving(
         raise ValueError(f"{final} exists; versions are never overwritten, pick a new one.")
     staging = os.path.join(model_dir, f".partial-{version}")
     shutil.rmtree(staging, ignore_errors=True)
-    export_saved_model(task, staging, label_names=label_names, **export_kwargs)
+    export_saved_model(task, staging, label_names=label_names, log=log, **export_kwargs)
+    if log is not None:
+        log(f"export: warmup requests, then {final}")
     write_warmup_requests(staging, model_name, warmup_requests or task.warmup_requests())
     os.replace(staging, final)
     write_models_config(base_dir)

@@ -124,6 +124,7 @@ def run_demo(
     )
     results = {}
     for arm in DEMO_ARMS:
+        log(f"  {ARM_NAMES[arm]}")
         results[arm] = run_arm(
             arm,
             data,
@@ -171,6 +172,7 @@ def run_demo(
         model_name,
         base_dir=export_dir,
         label_names=data.label_names,
+        log=lambda line: log("    " + line),
     )
     log(f"    {version_dir} (and {os.path.join(export_dir, 'models.config')})")
 
