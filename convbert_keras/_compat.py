@@ -26,6 +26,11 @@ from keras_hub.src.utils.pipeline_model import _convert_inputs_to_dataset as bat
 from keras_hub.src.utils.preset_utils import check_file_exists as preset_file_exists
 from keras_hub.src.utils.preset_utils import load_json as preset_json
 
+# keras-hub's wrapper of a preprocessor's `call`, on all of its own: raw
+# inputs (lists, strings, NumPy) in as tensors, outputs out as the backend's
+# tensors, or as NumPy arrays and Python lists inside a Grain pipeline.
+from keras_hub.src.utils.tensor_utils import preprocessing_function
+
 __all__ = [
     "OVERRIDDEN",
     "PUNCTUATION_AND_CJK_REGEX",
@@ -35,6 +40,7 @@ __all__ = [
     "nested_layers",
     "preset_file_exists",
     "preset_json",
+    "preprocessing_function",
     "scale_loss_for_distribution",
     "unscale_loss_for_distribution",
     "variable_index",

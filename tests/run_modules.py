@@ -71,6 +71,7 @@ SECONDS = {
     "test_startup.py": 10,
     "test_progress.py": 6,
     "test_native_log.py": 20,
+    "test_keras_hub_harness.py": 150,
     "test_layout.py": 3,
     "test_docs.py": 55,
     "test_docstrings.py": 50,

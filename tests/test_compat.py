@@ -85,6 +85,24 @@ def test_preset_files_are_found_and_read_as_keras_hub_does(tmp_path):
     assert not {"check_file_exists", "load_json"} & public
 
 
+def test_preprocessing_function_converts_as_keras_hub_preprocessors_do():
+    import grain
+
+    class Lengths(keras_hub.models.Preprocessor):
+        @_compat.preprocessing_function
+        def call(self, x, y=None, sample_weight=None):
+            return keras.utils.pack_x_y_sample_weight(tf.strings.length(x), y, sample_weight)
+
+    layer = Lengths()
+    # A Python list in, a tensor of the backend out.
+    direct = layer(["ab", "abc"])
+    assert keras.ops.is_tensor(direct) and keras.ops.convert_to_numpy(direct).tolist() == [2, 3]
+    # Inside a Grain pipeline: NumPy out, labels passed through.
+    (element,) = list(grain.MapDataset.source([(["ab", "abc"], [1, 0])]).map(lambda e: layer(*e)))
+    assert isinstance(element[0], np.ndarray) and element[0].tolist() == [2, 3]
+    assert "preprocessing_function" not in _public_names(keras_hub.utils, keras_hub)
+
+
 def test_nested_layers_reach_every_depth_and_are_still_private():
     model = backbone(num_layers=1)
     layers = _compat.nested_layers(model)
@@ -95,7 +113,8 @@ def test_nested_layers_reach_every_depth_and_are_still_private():
 
 
 def test_batched_input_dataset_batches_in_memory_inputs_as_keras_hub_does():
-    # grain is not installed, so keras-hub batches with tf.data.
+    # keras-hub sees no grain in the suite (tests/startup), so it batches
+    # with tf.data.
     batches = _compat.batched_input_dataset(["a", "b", "c"], np.array([0, 1, 0]), None, 2)
     assert isinstance(batches, tf.data.Dataset) and int(batches.cardinality()) == 2
     x, y = next(iter(batches))

@@ -2,6 +2,7 @@ import keras
 from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import Preprocessor
 
+from convbert_keras._compat import preprocessing_function
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.graph_utils import run_in_graph
 from convbert_keras.models.tokenizer import ConvBertTokenizer
@@ -21,8 +22,9 @@ class ConvBertMultipleChoicePreprocessor(TransformersPresets, Preprocessor):
         sequence_length: int. Padded length of each pair.
 
     Call arguments: `x = (prompts, choices)`: `prompts` a `(batch,)` string
-    tensor, `choices` `(batch, num_choices)` strings; optional `y` (index of
-    the right choice) passes through.
+    tensor, `choices` `(batch, num_choices)` strings (or one example: a
+    prompt and its `(num_choices,)` choices); optional `y` (index of the
+    right choice) passes through.
 
     Example:
     ```python
@@ -39,7 +41,19 @@ class ConvBertMultipleChoicePreprocessor(TransformersPresets, Preprocessor):
     def __init__(self, tokenizer, sequence_length=512, **kwargs):
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
+        self.packer = None
         self.sequence_length = sequence_length
+
+    @property
+    def sequence_length(self):
+        """Padded length of each pair; a new value applies from the next call on."""
+        return self._sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        self._sequence_length = value
+        if self.packer is not None:
+            self.packer.sequence_length = value
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -68,13 +82,24 @@ class ConvBertMultipleChoicePreprocessor(TransformersPresets, Preprocessor):
             ),
         }
 
+    @preprocessing_function
     def call(self, x, y=None, sample_weight=None):
         if not isinstance(x, (tuple, list)) or len(x) != 2:
             raise ValueError(
                 "ConvBertMultipleChoicePreprocessor takes x=(prompts, choices), "
                 "choices of shape (batch, num_choices)."
             )
-        inputs = run_in_graph(self._pack, x[0], x[1])
+        import tensorflow as tf
+
+        prompts, choices = tf.convert_to_tensor(x[0]), tf.convert_to_tensor(x[1])
+        if choices.shape.rank == 1:
+            # One example (a map over unbatched examples): packed as a batch
+            # of one, returned unbatched. Decided here, where the rank is
+            # known, not inside the kept trace, which relaxes shapes.
+            inputs = run_in_graph(self._pack, prompts[None], choices[None])
+            inputs = {name: tensor[0] for name, tensor in inputs.items()}
+        else:
+            inputs = run_in_graph(self._pack, prompts, choices)
         return keras.utils.pack_x_y_sample_weight(inputs, y, sample_weight)
 
     def get_config(self):

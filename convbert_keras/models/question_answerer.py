@@ -104,11 +104,6 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
 
         from convbert_keras.data.options import pipeline_options
 
-        if self.preprocessor is None:
-            raise ValueError(
-                "ConvBertQuestionAnswerer needs a preprocessor for raw text; "
-                "pass backbone inputs to keras.Model.fit directly otherwise."
-            )
         if isinstance(x, tf.data.Dataset):
             if y is not None:
                 raise ValueError("With a dataset `x`, labels come from the dataset.")
@@ -134,6 +129,17 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
         )
 
     def fit(self, x=None, y=None, batch_size=None, validation_data=None, shuffle=True, **kwargs):
+        if self.preprocessor is None:
+            # Backbone inputs, as every keras-hub task takes them without one.
+            return keras.Model.fit(
+                self,
+                x,
+                y,
+                batch_size=batch_size,
+                validation_data=validation_data,
+                shuffle=shuffle,
+                **kwargs,
+            )
         batch_size = batch_size or 32
         x = self._window_dataset(x, y, batch_size, shuffle=shuffle)
         if validation_data is not None:
@@ -146,12 +152,17 @@ class ConvBertQuestionAnswerer(ConvBertTask, TracedPreprocessing, ReplicaXlaStep
         return keras.Model.fit(self, x, validation_data=validation_data, shuffle=False, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        if self.preprocessor is None:
+            return keras.Model.evaluate(self, x, y, batch_size=batch_size, **kwargs)
         x = self._window_dataset(x, y, batch_size or 32)
         return keras.Model.evaluate(self, x, **kwargs)
 
     def predict(self, x=None, batch_size=None, **kwargs):
         """Logits of every window, `(windows, 2, sequence_length)`, for raw
-        `(questions, contexts)`; see `answer()` for decoded answers."""
+        `(questions, contexts)` (for backbone inputs without a preprocessor);
+        see `answer()` for decoded answers."""
+        if self.preprocessor is None:
+            return keras.Model.predict(self, x, batch_size=batch_size, **kwargs)
         x = self._window_dataset(x, None, batch_size or 32)
         return keras.Model.predict(self, x, **kwargs)
 

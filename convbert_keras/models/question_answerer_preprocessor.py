@@ -1,6 +1,7 @@
 import keras
 from keras_hub.models import Preprocessor
 
+from convbert_keras._compat import preprocessing_function
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.graph_utils import run_in_graph
 from convbert_keras.models.tokenizer import KEPT_DELIMITER_PATTERN
@@ -100,6 +101,7 @@ class ConvBertQuestionAnswererPreprocessor(TransformersPresets, Preprocessor):
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
 
+    @preprocessing_function
     def call(self, x, y=None, sample_weight=None):
         questions, contexts = self._unpack(x)
         answers = None if y is None else self._unpack_answers(y)

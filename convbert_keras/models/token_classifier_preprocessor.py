@@ -2,6 +2,7 @@ import keras
 from keras_hub.layers import StartEndPacker
 from keras_hub.models import Preprocessor
 
+from convbert_keras._compat import preprocessing_function
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.graph_utils import run_in_graph
 from convbert_keras.models.tokenizer import ConvBertTokenizer
@@ -25,8 +26,8 @@ class ConvBertTokenClassifierPreprocessor(TransformersPresets, Preprocessor):
         tokenizer: a `ConvBertTokenizer`.
         sequence_length: int. Padded length.
 
-    Call arguments: `x` a (ragged) batch of words `[batch, (words)]`; `y` an
-    optional matching batch of int labels.
+    Call arguments: `x` a (ragged) batch of words `[batch, (words)]`, or
+    one example's words; `y` optional matching int labels.
     Returns: `x` the backbone inputs; with `y`, also the per-token labels
     `(batch, sequence_length)` and `sample_weight` (1 on first pieces).
 
@@ -45,7 +46,20 @@ class ConvBertTokenClassifierPreprocessor(TransformersPresets, Preprocessor):
     def __init__(self, tokenizer, sequence_length=512, **kwargs):
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
+        self.packer = self.label_packer = None
         self.sequence_length = sequence_length
+
+    @property
+    def sequence_length(self):
+        """Padded length; a new value applies from the next call on."""
+        return self._sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        self._sequence_length = value
+        for packer in (self.packer, self.label_packer):
+            if packer is not None:
+                packer.sequence_length = value
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -98,15 +112,23 @@ class ConvBertTokenClassifierPreprocessor(TransformersPresets, Preprocessor):
         packed = self.label_packer(tf.cast(first, "int32"))
         return packed > 0
 
+    @preprocessing_function
     def call(self, x, y=None, sample_weight=None):
         if sample_weight is not None:
             raise ValueError(
                 "ConvBertTokenClassifierPreprocessor makes its own sample "
                 "weights (first word pieces); pass labels only."
             )
-        if y is None:
-            return run_in_graph(self._call_tf, x)
-        return run_in_graph(self._call_tf, x, y)
+        import tensorflow as tf
+
+        batch = (x,) if y is None else (x, y)
+        if not isinstance(x, tf.RaggedTensor) and tf.convert_to_tensor(x).shape.rank == 1:
+            # One example's words (a map over unbatched examples): processed
+            # as a batch of one, returned unbatched. Decided here, where the
+            # rank is known, not inside the kept trace, which relaxes shapes.
+            batch = tuple(tf.convert_to_tensor(t)[None] for t in batch)
+            return tf.nest.map_structure(lambda t: t[0], run_in_graph(self._call_tf, *batch))
+        return run_in_graph(self._call_tf, *batch)
 
     def _call_tf(self, x, y=None):
         import tensorflow as tf

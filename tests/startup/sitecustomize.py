@@ -11,13 +11,19 @@ starting TensorFlow, keras-hub and tf-text takes 4.7 s of CPU instead of
 2.8 s; the suite starts about 50 processes. Here those integrations see the
 packages as not installed, as on many users' machines; any other import of
 them (a test's own, Keras' JAX backend) works as usual.
+
+keras-hub batches in-memory inputs (`fit(texts, labels)`) with grain where
+grain is installed, with tf.data otherwise. grain is installed for keras-hub's
+test harness (tests/test_keras_hub_harness.py), which drives grain itself;
+keras-hub's batching sees it as not installed, so the suite trains on the
+path of keras-hub's default install.
 """
 
 import importlib.abc
 import sys
 
-OPTIONAL = ("jax", "matplotlib", "scipy", "sklearn")
-# The modules whose optional imports of OPTIONAL are refused.
+# The modules whose optional imports of TensorFlow's and Keras' integrations
+# are refused.
 INTEGRATIONS = (
     "tensorflow.lite.",
     "tensorflow.python.keras.",
@@ -25,17 +31,23 @@ INTEGRATIONS = (
     "keras.src.visualization.",
     "keras.src.wrappers.",
 )
+# Each hidden package, and the modules it is hidden from.
+HIDDEN_FROM = {
+    **{package: INTEGRATIONS for package in ("jax", "matplotlib", "scipy", "sklearn")},
+    "grain": ("keras_hub.src.utils.pipeline_model",),
+}
 
 
 class OptionalIntegrations(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name.split(".")[0] not in OPTIONAL:
+        importers = HIDDEN_FROM.get(name.split(".")[0])
+        if importers is None:
             return None
         frame = sys._getframe(1)
         while frame is not None and frame.f_globals.get("__name__", "").startswith("importlib"):
             frame = frame.f_back
         importer = frame.f_globals.get("__name__", "") if frame is not None else ""
-        if importer.startswith(INTEGRATIONS):
+        if importer.startswith(importers):
             raise ModuleNotFoundError(f"{name} is hidden from {importer} in the test suite")
         return None
 
