@@ -5,6 +5,8 @@ run."""
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -214,3 +216,96 @@ def test_a_finished_run_says_so_and_exits_0(runs):
     assert "is complete (20 of 20 steps); nothing to train" in runs["again"]
     summary = json.loads(runs["again"][runs["again"].index("{") :])
     assert summary["steps"] == 20
+
+
+def damaged_copy(runs, name, damage):
+    """The uninterrupted run's folder copied without its preset, with
+    `damage(checkpoints folder)` done to its checkpoints."""
+    tmp_path = runs["tmp_path"]
+    copy = tmp_path / name
+    shutil.copytree(tmp_path / "straight", copy)
+    shutil.rmtree(copy / "preset")
+    damage(copy / "checkpoints")
+    return copy
+
+
+def truncate(path):
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda folder: truncate(folder / "ckpt-20.data-00000-of-00001"),
+        lambda folder: truncate(folder / "ckpt-20.index"),
+        lambda folder: os.remove(folder / "ckpt-20.data-00000-of-00001"),
+    ],
+    ids=["truncated data", "truncated index", "deleted data"],
+)
+def test_an_unreadable_newest_checkpoint_is_skipped_with_a_warning(runs, damage, capsys):
+    # As a full disk or a node lost while its file system flushed leaves it.
+    output = damaged_copy(runs, f"damaged_{len(os.listdir(runs['tmp_path']))}", damage)
+    argv = pretrain_command(
+        runs["tmp_path"] / "corpus.txt", runs["tmp_path"] / "config.json", output
+    )
+    printed = printed_by(main, argv[2:])
+    warning = capsys.readouterr().err
+    assert f"warning: skipping checkpoint {output / 'checkpoints' / 'ckpt-20'}" in warning
+    assert "cannot be read" in warning
+    assert resumed_step(printed) == 10
+    # Resumed exactly from the checkpoint before: the weights of the
+    # uninterrupted run, bit for bit.
+    assert_same_weights(runs["straight"], preset_weights(output / "preset"), atol=0)
+
+
+def test_no_readable_checkpoint_is_an_error_naming_the_folder_and_the_fix(runs, capsys):
+    def damage(folder):
+        truncate(folder / "ckpt-10.data-00000-of-00001")
+        truncate(folder / "ckpt-20.data-00000-of-00001")
+
+    output = damaged_copy(runs, "all_damaged", damage)
+    argv = pretrain_command(
+        runs["tmp_path"] / "corpus.txt", runs["tmp_path"] / "config.json", output
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv[2:])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert f"None of the 2 checkpoints in {output / 'checkpoints'} can be read" in error
+    assert "(ckpt-20, ckpt-10)" in error and f"delete {output / 'checkpoints'}" in error
+
+
+def test_one_process_per_run_folder_and_a_killed_holder_is_taken_over(runs):
+    tmp_path = runs["tmp_path"]
+    output = tmp_path / "in_use"
+    corpus, config = tmp_path / "corpus.txt", tmp_path / "config.json"
+    # Long enough to be training still while a second process starts.
+    command = pretrain_command(corpus, config, output, steps=600)
+    first = subprocess.Popen(
+        command, env=script_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    lock = output / "run.lock"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (lock.exists() and lock.read_text()):
+        time.sleep(0.05)
+    second = subprocess.run(
+        command, env=script_environment(), capture_output=True, text=True, timeout=300
+    )
+    assert first.poll() is None, "the first run ended before the second one was refused"
+    assert second.returncode == 2
+    holder = f"process {first.pid} on {socket.gethostname()}"
+    assert f"error: {output} is in use: {holder}" in second.stderr
+    assert not (output / "preset").exists()
+    # SIGKILL leaves the lock file written; its flock goes with the process.
+    first.kill()
+    first.communicate()
+    assert json.loads(lock.read_text())["pid"] == first.pid
+    third = subprocess.run(
+        command, env=script_environment(), capture_output=True, text=True, timeout=600
+    )
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert f"warning: {output} was left locked by {holder}" in third.stderr
+    assert (output / "preset").is_dir()
+    # Released at the end: emptied, so the next run takes no one over.
+    assert lock.read_text() == ""

@@ -22,6 +22,7 @@ from convbert_keras.training.optimizers import adamw
 from convbert_keras.training.progress import StepProgress
 from convbert_keras.training.runs import check_run_config
 from convbert_keras.training.runs import restore_training
+from convbert_keras.training.runs import run_lock
 from convbert_keras.training.runs import save_preset
 from convbert_keras.training.runs import setting
 
@@ -355,38 +356,42 @@ def finetune(data, output_dir, config, strategy=None, verbose=1):
     config = config.resolved()
     train_count = _check_setup(config, data, strategy)
     os.makedirs(output_dir, exist_ok=True)
-    run_config = _run_config(config, data, train_count, strategy)
-    config_path = check_run_config(output_dir, run_config, "fine-tuning run")
     chief = is_chief(strategy)
-    results = _read_results(output_dir, train_count)
-    if results.get("finished"):
-        return _already_finished(output_dir, data, config, results, chief, verbose)
+    run_config = _run_config(config, data, train_count, strategy)
+    # One process per run folder: a second launch is refused at once.
+    with run_lock(output_dir, enabled=chief):
+        config_path = check_run_config(output_dir, run_config, "fine-tuning run")
+        results = _read_results(output_dir, train_count)
+        if results.get("finished"):
+            return _already_finished(output_dir, data, config, results, chief, verbose)
 
-    keras.utils.set_random_seed(config.seed)
-    with strategy.scope():
-        model, steps_per_epoch = _build_model(config, data, results)
-    manager, latest = restore_training(model, output_dir, chief, max_to_keep=2)
-    if chief:
-        write_json(config_path, run_config)
-    step = int(model.optimizer.iterations.numpy())
-    if latest and verbose:
-        print(f"Resuming from {latest} at step {step}.")
-    # Epochs trained again after a kill replace their records.
-    results["epochs"] = [r for r in results["epochs"] if r["epoch"] * steps_per_epoch <= step]
-    run = _run_state(output_dir, data, config, results, chief)
-    run["verbose"] = verbose and chief
-    run["epochs"] = config.epochs
-    progress = _FinetuneProgress(
-        run,
-        steps_per_epoch,
-        config.checkpoint_every or steps_per_epoch,
-        manager,
-        {v.path: np.array(v) for v in model.metrics_variables} if step % steps_per_epoch else {},
-    )
-    start = time.time()
-    _train(model, data, config, steps_per_epoch, step, progress, results, verbose)
-    results["train_seconds"] = results.get("train_seconds", 0.0) + time.time() - start
-    return _finish(run, config, manager)
+        keras.utils.set_random_seed(config.seed)
+        with strategy.scope():
+            model, steps_per_epoch = _build_model(config, data, results)
+        manager, latest = restore_training(model, output_dir, chief, max_to_keep=2)
+        if chief:
+            write_json(config_path, run_config)
+        step = int(model.optimizer.iterations.numpy())
+        if latest and verbose:
+            print(f"Resuming from {latest} at step {step}.")
+        # Epochs trained again after a kill replace their records.
+        results["epochs"] = [r for r in results["epochs"] if r["epoch"] * steps_per_epoch <= step]
+        run = _run_state(output_dir, data, config, results, chief)
+        run["verbose"] = verbose and chief
+        run["epochs"] = config.epochs
+        progress = _FinetuneProgress(
+            run,
+            steps_per_epoch,
+            config.checkpoint_every or steps_per_epoch,
+            manager,
+            {v.path: np.array(v) for v in model.metrics_variables}
+            if step % steps_per_epoch
+            else {},
+        )
+        start = time.time()
+        _train(model, data, config, steps_per_epoch, step, progress, results, verbose)
+        results["train_seconds"] = results.get("train_seconds", 0.0) + time.time() - start
+        return _finish(run, config, manager)
 
 
 def _run_config(config, data, train_count, strategy):

@@ -23,6 +23,7 @@ from convbert_keras.training.optimizers import adamw
 from convbert_keras.training.progress import StepProgress
 from convbert_keras.training.runs import check_run_config
 from convbert_keras.training.runs import restore_training
+from convbert_keras.training.runs import run_lock
 from convbert_keras.training.runs import save_preset
 from convbert_keras.training.runs import setting
 
@@ -218,41 +219,43 @@ def pretrain(documents_fn, tokenizer, output_dir, config, strategy=None, corpus=
     _check_setup(config, tokenizer, strategy)
     chief = is_chief(strategy)
     os.makedirs(output_dir, exist_ok=True)
-    # Seeds the weights, and the data order: tf.data's shuffles depend on
-    # the global seed as well as their own.
-    keras.utils.set_random_seed(config.seed)
-    dataset_fn = _dataset_function(documents_fn, tokenizer, config)
-    first = _first_batch(dataset_fn)
-    run_config = _run_config(config, tokenizer, strategy, corpus, first)
-    config_path = check_run_config(output_dir, run_config, "pretraining run")
-    with strategy.scope():
-        discriminator, pretrainer = _build_pretrainer(config, tokenizer, first)
-    manager, latest = restore_training(pretrainer, output_dir, chief)
-    if chief:
-        write_json(config_path, run_config)
-    # Checkpoints are numbered by the batches trained (see the callback).
-    step = int(latest.rsplit("-", 1)[1]) if latest else 0
-    if verbose:
-        _report_start(output_dir, latest, step, config.steps)
-    start = time.time()
-    history = _train(
-        pretrainer, strategy, dataset_fn, manager, config, step, output_dir, chief, verbose
-    )
-    elapsed = time.time() - start
-    steps_run = config.steps - step
-    preset = os.path.join(output_dir, "preset")
-    if chief and (steps_run or not os.path.isdir(preset)):
-        save_preset(discriminator, preset, tokenizer)
-    if not chief:
-        shutil.rmtree(manager.directory, ignore_errors=True)
-    return {
-        "discriminator": discriminator,
-        "metrics": _final_metrics(history, output_dir, chief),
-        "history": {k: [float(x) for x in v] for k, v in history.items()},
-        "steps": config.steps,
-        "steps_run": steps_run,
-        "steps_per_second": steps_run / elapsed if steps_run else 0.0,
-    }
+    # One process per run folder: a second launch is refused at once.
+    with run_lock(output_dir, enabled=chief):
+        # Seeds the weights, and the data order: tf.data's shuffles depend on
+        # the global seed as well as their own.
+        keras.utils.set_random_seed(config.seed)
+        dataset_fn = _dataset_function(documents_fn, tokenizer, config)
+        first = _first_batch(dataset_fn)
+        run_config = _run_config(config, tokenizer, strategy, corpus, first)
+        config_path = check_run_config(output_dir, run_config, "pretraining run")
+        with strategy.scope():
+            discriminator, pretrainer = _build_pretrainer(config, tokenizer, first)
+        manager, latest = restore_training(pretrainer, output_dir, chief)
+        if chief:
+            write_json(config_path, run_config)
+        # Checkpoints are numbered by the batches trained (see the callback).
+        step = int(latest.rsplit("-", 1)[1]) if latest else 0
+        if verbose:
+            _report_start(output_dir, latest, step, config.steps)
+        start = time.time()
+        history = _train(
+            pretrainer, strategy, dataset_fn, manager, config, step, output_dir, chief, verbose
+        )
+        elapsed = time.time() - start
+        steps_run = config.steps - step
+        preset = os.path.join(output_dir, "preset")
+        if chief and (steps_run or not os.path.isdir(preset)):
+            save_preset(discriminator, preset, tokenizer)
+        if not chief:
+            shutil.rmtree(manager.directory, ignore_errors=True)
+        return {
+            "discriminator": discriminator,
+            "metrics": _final_metrics(history, output_dir, chief),
+            "history": {k: [float(x) for x in v] for k, v in history.items()},
+            "steps": config.steps,
+            "steps_run": steps_run,
+            "steps_per_second": steps_run / elapsed if steps_run else 0.0,
+        }
 
 
 def _check_setup(config, tokenizer, strategy):

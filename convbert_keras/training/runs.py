@@ -2,11 +2,18 @@
 run configuration, the resumable training checkpoint, presets written
 whole."""
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
+import socket
+import sys
 import tempfile
+import time
+
+# Held by the process training in a run folder (see `run_lock`).
+LOCK_FILE = "run.lock"
 
 
 def setting(default, help, **options):
@@ -72,9 +79,15 @@ def training_checkpoint(model):
     )
 
 
-def restore_training(model, output_dir, chief, max_to_keep=3):
-    """Restores `model` (built, its optimizer built) from the latest
-    checkpoint in `<output_dir>/checkpoints`, if there is one.
+def restore_training(model, output_dir, chief, max_to_keep=3, warn=None):
+    """Restores `model` (built, its optimizer built) from the newest
+    readable checkpoint in `<output_dir>/checkpoints`, if there is one.
+
+    A checkpoint that cannot be read (truncated or deleted files: a full
+    disk, a node lost while its file system flushed) is skipped with a
+    warning that names it (`warn`, a function of one line; stderr by
+    default), and the one before it is tried; if there are checkpoints and
+    none can be read, a `ValueError` names the folder and what to do.
 
     Returns `(manager, latest)`: a `tf.train.CheckpointManager` of
     `training_checkpoint(model)` and the restored checkpoint's path, or
@@ -88,10 +101,105 @@ def restore_training(model, output_dir, chief, max_to_keep=3):
     directory = os.path.join(output_dir, "checkpoints")
     write_dir = directory if chief else tempfile.mkdtemp(prefix="convbert_worker_")
     manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=max_to_keep)
-    latest = tf.train.latest_checkpoint(directory)
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-    return manager, latest
+    state = tf.train.get_checkpoint_state(directory)
+    # Newest first, as the checkpoint manager recorded them once written.
+    saved = list(reversed(state.all_model_checkpoint_paths)) if state else []
+    for path in saved:
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, IndexError, AssertionError) as error:
+            reason = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
+            (warn or _warn)(
+                f"warning: skipping checkpoint {path}: it cannot be read ({reason}); "
+                "trying the one before it."
+            )
+            continue
+        return manager, path
+    if saved:
+        raise ValueError(
+            f"None of the {len(saved)} checkpoints in {directory} can be read "
+            f"({', '.join(os.path.basename(p) for p in saved)}). Restore the folder from a "
+            f"backup, or delete {directory} to train the run again from the start."
+        )
+    return manager, None
+
+
+class RunFolderInUse(OSError):
+    """Another process is training in the run folder."""
+
+
+def _holder(fd):
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 4096).decode("utf-8", "replace").strip()
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return {"pid": "?", "host": "?", "started": text[:40]}
+
+
+def _named(holder):
+    return f"process {holder.get('pid')} on {holder.get('host')} (started {holder.get('started')})"
+
+
+@contextlib.contextmanager
+def run_lock(output_dir, enabled=True, warn=None):
+    """Holds `<output_dir>/run.lock` while a run trains there, so that a
+    second process started on the same folder is refused at once, with
+    `RunFolderInUse` naming the process that trains (pid, host, start).
+
+    The lock is an advisory `flock` on the file, which the operating system
+    releases when its holder exits, however it ends: a lock left by a
+    killed process is taken over, and the takeover is said (`warn`; stderr
+    by default). The file holds the holder's pid, host and start time for
+    those messages and is emptied, not removed, when the run ends (removing
+    it would let two processes lock two different files). Needs a file
+    system with working `flock` (local disks; NFS only with lock support).
+    `enabled=False` (a multi-worker cluster's non-chief workers, which share
+    the chief's folder) takes no lock.
+    """
+    if not enabled:
+        yield
+        return
+    import fcntl
+
+    path = os.path.join(output_dir, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd) or {}
+            raise RunFolderInUse(
+                f"{output_dir} is in use: {_named(holder)} is training there. Wait for it "
+                "to end or stop it, then run this command again (it resumes the run); or "
+                "give this one another output folder."
+            ) from None
+        previous = _holder(fd)
+        if previous:
+            (warn or _warn)(
+                f"warning: {output_dir} was left locked by {_named(previous)}, which ended "
+                "without finishing; taking over."
+            )
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps(me).encode("utf-8"))
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+
+
+def _warn(line):
+    print(line, file=sys.stderr, flush=True)
 
 
 def save_preset(model, path, tokenizer=None):
