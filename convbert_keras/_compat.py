@@ -16,9 +16,10 @@ from keras.src.losses.loss import unscale_loss_for_distribution
 # word-piece split uses it; it is not exported).
 from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
 
-# How keras-hub's `fit`, `evaluate` and `predict` batch in-memory inputs: a
-# batched `tf.data` or grain dataset, or a dataset passed in as it is.
-from keras_hub.src.utils.pipeline_model import _convert_inputs_to_dataset as batched_input_dataset
+# How keras-hub's `fit`, `evaluate` and `predict` batch in-memory inputs:
+# with grain where grain is installed, with tf.data otherwise; a dataset
+# passed in is checked and kept (see `batched_input_dataset`).
+from keras_hub.src.utils import pipeline_model as _pipeline_model
 
 # Whether a keras-hub preset (a folder, or a Kaggle or Hub handle) holds a
 # file, and a JSON file of it read: how `from_preset` tells what a preset
@@ -60,6 +61,20 @@ OVERRIDDEN = {
         "convbert_keras.training.optimizers.ConvBertAdamW"
     ),
 }
+
+
+def batched_input_dataset(x, y=None, sample_weight=None, batch_size=None):
+    """In-memory inputs batched with `tf.data`, as keras-hub batches them
+    where grain is not installed; a dataset passed in is checked and kept,
+    as keras-hub does. The tasks' preprocessing is a `tf.data` pipeline, so
+    their batches, their order and their results do not depend on whether
+    grain is installed (keras-hub[grain], or keras-hub's test harness)."""
+    import keras
+
+    if _pipeline_model._is_tf_dataset(x) or _pipeline_model._is_grain_dataset(x):
+        return _pipeline_model._convert_inputs_to_dataset(x, y, sample_weight, batch_size)
+    inputs = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+    return _pipeline_model._convert_inputs_to_tf_dataset(inputs, batch_size)
 
 
 def nested_layers(layer):

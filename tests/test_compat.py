@@ -112,7 +112,7 @@ def test_nested_layers_reach_every_depth_and_are_still_private():
     assert "flatten_layers" not in _public_names(keras.Model, keras.layers.Layer)
 
 
-def test_batched_input_dataset_batches_in_memory_inputs_as_keras_hub_does():
+def test_batched_input_dataset_batches_in_memory_inputs_as_keras_hub_does(monkeypatch):
     # keras-hub sees no grain in the suite (tests/startup), so it batches
     # with tf.data.
     batches = _compat.batched_input_dataset(["a", "b", "c"], np.array([0, 1, 0]), None, 2)
@@ -121,4 +121,15 @@ def test_batched_input_dataset_batches_in_memory_inputs_as_keras_hub_does():
     assert x.numpy().tolist() == [b"a", b"b"] and y.numpy().tolist() == [0, 1]
     given = tf.data.Dataset.range(3).batch(2)
     assert _compat.batched_input_dataset(given, None, None, None) is given
+    # With grain visible to keras-hub, keras-hub batches with grain; ours
+    # still with tf.data, so a task's batches do not depend on the install.
+    import grain
+    from keras_hub.src.utils import pipeline_model
+
+    monkeypatch.setattr(pipeline_model, "grain", grain)
+    keras_hubs = pipeline_model._convert_inputs_to_dataset(["a", "b", "c"], None, None, 2)
+    assert isinstance(keras_hubs, grain.MapDataset)
+    ours = _compat.batched_input_dataset(["a", "b", "c"], np.array([0, 1, 0]), None, 2)
+    assert isinstance(ours, tf.data.Dataset)
+    assert [x.numpy().tolist() for x, _ in ours] == [[b"a", b"b"], [b"c"]]
     assert "convert_inputs_to_dataset" not in _public_names(keras_hub.utils, keras_hub)

@@ -213,3 +213,17 @@ def test_two_devices_compile_replica_steps_and_end_where_one_does(runs):
     dumps = os.listdir(runs["tmp_path"] / "xla")
     assert any("replica_gradients" in n and n.endswith("before_optimizations.txt") for n in dumps)
     assert_same(final(runs, "straight"), final(runs, "mirrored"))
+
+
+def test_a_diverged_loss_stops_the_run_naming_the_step(runs, capsys):
+    output = runs["tmp_path"] / "diverged"
+    argv = command(runs["tmp_path"], output)[2:]
+    # A learning rate that overflows the weights within a few steps.
+    argv[argv.index("--learning-rate") + 1] = "1e30"
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "error: The training loss is nan at step 3: the run diverged" in error
+    assert not list((output / "checkpoints").glob("ckpt-*"))
+    assert not (output / "preset").exists()

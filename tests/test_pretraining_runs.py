@@ -309,3 +309,22 @@ def test_one_process_per_run_folder_and_a_killed_holder_is_taken_over(runs):
     assert (output / "preset").is_dir()
     # Released at the end: emptied, so the next run takes no one over.
     assert lock.read_text() == ""
+
+
+def test_a_diverged_loss_stops_the_run_naming_the_step_and_saves_nothing(runs, capsys):
+    import tensorflow as tf
+
+    tmp_path = runs["tmp_path"]
+    output = tmp_path / "diverged"
+    argv = pretrain_command(tmp_path / "corpus.txt", tmp_path / "config.json", output)[2:]
+    # A learning rate that overflows the weights within a few steps.
+    argv[argv.index("--learning-rate") + 1] = "1e30"
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "error: The training loss is nan at step 10: the run diverged" in error
+    assert "It stopped without saving; it had saved no checkpoint yet." in error
+    # Neither the diverged state nor a preset was written.
+    assert tf.train.latest_checkpoint(str(output / "checkpoints")) is None
+    assert not (output / "preset").exists()

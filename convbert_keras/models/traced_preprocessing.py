@@ -96,10 +96,8 @@ EAGER_PREDICT_BATCHES = 8
 
 def _in_memory_batches(x, y, sample_weight, batch_size, arguments, steps_argument):
     """In-memory `x` (with `y` and `sample_weight`) batched as keras-hub
-    batches it with `tf.data`; None for anything else (a dataset, a declared
-    number of steps, a `validation_split`, batches keras-hub makes with
-    grain, which it repeats itself)."""
-    import tensorflow as tf
+    batches it with `tf.data`, grain installed or not; None for anything
+    else (a dataset, a declared number of steps, a `validation_split`)."""
 
     from convbert_keras._compat import batched_input_dataset
     from convbert_keras.data.options import pipeline_options
@@ -107,7 +105,7 @@ def _in_memory_batches(x, y, sample_weight, batch_size, arguments, steps_argumen
     if x is None or arguments.get(steps_argument) is not None or arguments.get("validation_split"):
         return None
     batches = batched_input_dataset(x, y, sample_weight, batch_size)
-    if batches is x or not isinstance(batches, tf.data.Dataset) or batches.cardinality() < 1:
+    if batches is x or batches.cardinality() < 1:
         return None
     return batches.with_options(pipeline_options())
 

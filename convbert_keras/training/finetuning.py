@@ -20,6 +20,7 @@ from convbert_keras.models.task_heads import POOLINGS
 from convbert_keras.training.optimizers import WarmupLinearDecay
 from convbert_keras.training.optimizers import adamw
 from convbert_keras.training.progress import StepProgress
+from convbert_keras.training.runs import check_finite_loss
 from convbert_keras.training.runs import check_run_config
 from convbert_keras.training.runs import restore_training
 from convbert_keras.training.runs import run_lock
@@ -275,8 +276,10 @@ class _FinetuneProgress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
         if step % self.steps_per_epoch == 0:
+            check_finite_loss(logs, step, self.manager)
             self._end_epoch(step // self.steps_per_epoch, logs or {})
         elif step % self.checkpoint_every == 0:
+            check_finite_loss(logs, step, self.manager)
             self.manager.save(checkpoint_number=step)
 
     def _end_epoch(self, epoch, logs):

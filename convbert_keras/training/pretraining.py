@@ -21,6 +21,7 @@ from convbert_keras.models.pretrainer import generator_config
 from convbert_keras.training.optimizers import WarmupLinearDecay
 from convbert_keras.training.optimizers import adamw
 from convbert_keras.training.progress import StepProgress
+from convbert_keras.training.runs import check_finite_loss
 from convbert_keras.training.runs import check_run_config
 from convbert_keras.training.runs import restore_training
 from convbert_keras.training.runs import run_lock
@@ -161,6 +162,7 @@ class _CheckpointEveryEpoch(keras.callbacks.Callback):
         # Wall time of the interval's steps (the first includes compiling).
         logs["interval_seconds"] = time.perf_counter() - self.started
         logs["step"] = step
+        check_finite_loss(logs, step, self.manager)
         if self.curve_dir is not None:
             _record_learning_curve(
                 self.curve_dir, {k: float(np.ravel(v)[0]) for k, v in logs.items()} | {"step": step}

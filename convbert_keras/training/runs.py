@@ -5,6 +5,7 @@ whole."""
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import shutil
 import socket
@@ -124,6 +125,35 @@ def restore_training(model, output_dir, chief, max_to_keep=3, warn=None):
             f"backup, or delete {directory} to train the run again from the start."
         )
     return manager, None
+
+
+class TrainingDiverged(ValueError):
+    """The training loss stopped being finite."""
+
+
+def check_finite_loss(logs, step, manager):
+    """Raises `TrainingDiverged` if the running loss in `logs` is NaN or
+    infinite at `step`, a checkpoint's step: called before saving, so the
+    diverged state is never saved and the newest checkpoint in `manager`
+    stays the last good one. The message names both."""
+    value = logs.get("loss") if logs else None
+    if value is None:
+        return
+    import numpy as np
+
+    loss = float(np.ravel(np.asarray(value, dtype="float64"))[0])
+    if math.isfinite(loss):
+        return
+    last = manager.latest_checkpoint
+    kept = (
+        f"its last good checkpoint, {last}, is kept" if last else "it had saved no checkpoint yet"
+    )
+    raise TrainingDiverged(
+        f"The training loss is {loss} at step {step}: the run diverged (a learning rate "
+        f"too high, or float16 without loss scaling). It stopped without saving; {kept}. "
+        "Train again with a lower learning rate or in float32, in a new output folder "
+        "(a run folder keeps its settings)."
+    )
 
 
 class RunFolderInUse(OSError):
