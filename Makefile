@@ -12,7 +12,7 @@ TORCH_INDEX ?=
 .PHONY: install demo lint docs test test-fast fixtures clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV)
 
 # uv installs the same pinned packages as pip would, in about a third of the
 # time (it unpacks and compiles in parallel). It does not read pip's
@@ -23,16 +23,19 @@ UV_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --quiet --compile-byte
 	--index-strategy unsafe-best-match $$($(BIN)/python scripts/pip_sources.py)
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet uv==$(UV_VERSION)
-	$(UV_INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(UV_INSTALL) -c constraints.txt -e ".[test,reference,docs]"
-	touch $@
+	@echo "installing the pinned packages into $(VENV)/ (the first time: a few minutes)"
+	@# pip's warnings about the machine's own index settings would be the
+	@# first lines a user reads; its errors still show.
+	@$(BIN)/pip install -qq uv==$(UV_VERSION)
+	@$(UV_INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	@$(UV_INSTALL) -c constraints.txt -e ".[test,reference,docs]"
+	@touch $@
 
 install: $(VENV)/.installed
 
 # The main job on the built-in data (see README).
 demo: install
-	$(BIN)/python scripts/demo.py
+	@$(BIN)/python scripts/demo.py
 
 # Format and lint checks (configured in pyproject.toml); `ruff format .` and
 # `ruff check --fix .` repair most of what they report. `lint-imports` checks
