@@ -1,4 +1,5 @@
-"""Running preprocessing code as TensorFlow graphs."""
+"""Running preprocessing code as TensorFlow graphs, and what our own
+preprocessors share."""
 
 import json
 
@@ -40,3 +41,23 @@ def run_in_graph(method, *args):
         layer = method.__self__
         return kept_trace(layer, method, layer.get_config())(*args)
     return method(*args)
+
+
+class PackedSequenceLength:
+    """`sequence_length` as keras-hub's preprocessors have it, for a
+    preprocessor whose packers (named in `PACKERS`, built in `build`) pad
+    to it: a new value applies from the next call on."""
+
+    PACKERS = ("packer",)
+
+    @property
+    def sequence_length(self):
+        return self._sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        self._sequence_length = value
+        for name in self.PACKERS:
+            packer = getattr(self, name, None)
+            if packer is not None:
+                packer.sequence_length = value

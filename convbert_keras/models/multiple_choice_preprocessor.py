@@ -4,13 +4,14 @@ from keras_hub.models import Preprocessor
 
 from convbert_keras._compat import preprocessing_function
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.graph_utils import PackedSequenceLength
 from convbert_keras.models.graph_utils import run_in_graph
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 from convbert_keras.models.transformers_presets import TransformersPresets
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertMultipleChoicePreprocessor(TransformersPresets, Preprocessor):
+class ConvBertMultipleChoicePreprocessor(PackedSequenceLength, TransformersPresets, Preprocessor):
     """A prompt and its candidate answers to ConvBERT inputs, one row each.
 
     Every choice is paired with the prompt as `[CLS] prompt [SEP] choice
@@ -41,19 +42,7 @@ class ConvBertMultipleChoicePreprocessor(TransformersPresets, Preprocessor):
     def __init__(self, tokenizer, sequence_length=512, **kwargs):
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
-        self.packer = None
         self.sequence_length = sequence_length
-
-    @property
-    def sequence_length(self):
-        """Padded length of each pair; a new value applies from the next call on."""
-        return self._sequence_length
-
-    @sequence_length.setter
-    def sequence_length(self, value):
-        self._sequence_length = value
-        if self.packer is not None:
-            self.packer.sequence_length = value
 
     def build(self, input_shape):
         super().build(input_shape)

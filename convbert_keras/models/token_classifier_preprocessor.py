@@ -4,6 +4,7 @@ from keras_hub.models import Preprocessor
 
 from convbert_keras._compat import preprocessing_function
 from convbert_keras.models.backbone import ConvBertBackbone
+from convbert_keras.models.graph_utils import PackedSequenceLength
 from convbert_keras.models.graph_utils import run_in_graph
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 from convbert_keras.models.transformers_presets import TransformersPresets
@@ -12,7 +13,7 @@ IGNORE = -1
 
 
 @keras.saving.register_keras_serializable(package="convbert_keras")
-class ConvBertTokenClassifierPreprocessor(TransformersPresets, Preprocessor):
+class ConvBertTokenClassifierPreprocessor(PackedSequenceLength, TransformersPresets, Preprocessor):
     """Word-level examples (NER, POS) to ConvBERT token inputs.
 
     Each word is split into word pieces. A word's label goes to its first
@@ -42,24 +43,12 @@ class ConvBertTokenClassifierPreprocessor(TransformersPresets, Preprocessor):
 
     backbone_cls = ConvBertBackbone
     tokenizer_cls = ConvBertTokenizer
+    PACKERS = ("packer", "label_packer")
 
     def __init__(self, tokenizer, sequence_length=512, **kwargs):
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
-        self.packer = self.label_packer = None
         self.sequence_length = sequence_length
-
-    @property
-    def sequence_length(self):
-        """Padded length; a new value applies from the next call on."""
-        return self._sequence_length
-
-    @sequence_length.setter
-    def sequence_length(self, value):
-        self._sequence_length = value
-        for packer in (self.packer, self.label_packer):
-            if packer is not None:
-                packer.sequence_length = value
 
     def build(self, input_shape):
         super().build(input_shape)
