@@ -196,8 +196,9 @@ def pretrain(documents_fn, tokenizer, output_dir, config, strategy=None, corpus=
         documents_fn: a function returning a fresh `tf.data.Dataset` of
             documents (strings), e.g. `lambda: text_file_documents(paths)`.
         tokenizer: a `ConvBertTokenizer` whose vocabulary the model embeds.
-        output_dir: run folder: `checkpoints/` (resumed from when present),
-            `logs/` (TensorBoard), `learning_curve.json` (every interval's
+        output_dir: run folder: `checkpoints/` (resumed from the newest
+            readable one when present), `run.lock` (held while a process
+            trains there: `run_lock`), `logs/` (TensorBoard), `learning_curve.json` (every interval's
             metrics: `read_learning_curve`), `run_config.json` (every
             setting; a resume with another is refused, naming it), and at
             the end `preset/`, the discriminator and tokenizer as a
