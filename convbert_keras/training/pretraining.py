@@ -198,8 +198,9 @@ def pretrain(documents_fn, tokenizer, output_dir, config, strategy=None, corpus=
         tokenizer: a `ConvBertTokenizer` whose vocabulary the model embeds.
         output_dir: run folder: `checkpoints/` (resumed from the newest
             readable one when present), `run.lock` (held while a process
-            trains there: `run_lock`), `logs/` (TensorBoard), `learning_curve.json` (every interval's
-            metrics: `read_learning_curve`), `run_config.json` (every
+            trains there: `run_lock`), `logs/` (TensorBoard),
+            `learning_curve.json` (every interval's metrics:
+            `read_learning_curve`), `run_config.json` (every
             setting; a resume with another is refused, naming it), and at
             the end `preset/`, the discriminator and tokenizer as a
             keras-hub preset.
