@@ -34,9 +34,13 @@ def main(argv=None):
     from convbert_keras.export.tf_serving import export_for_tf_serving
     from convbert_keras.models.convbert_task import load_task
 
+    def log(line):
+        # stdout holds only the version directory, for scripts to read.
+        print(line, file=sys.stderr, flush=True)
+
     freeze_start_up_objects()
     try:
-        print(f"loading {args.preset}", file=sys.stderr, flush=True)
+        log(f"loading {args.preset}")
         path = export_for_tf_serving(
             load_task(args.preset),
             args.name,
@@ -45,8 +49,7 @@ def main(argv=None):
             label_names=args.labels,
             max_answer_length=args.max_answer_length,
             allow_no_answer=args.allow_no_answer,
-            # stdout holds only the version directory, for scripts to read.
-            log=lambda line: print(line, file=sys.stderr, flush=True),
+            log=log,
         )
     except (ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")

@@ -43,6 +43,17 @@ def run_in_graph(method, *args):
     return method(*args)
 
 
+def run_on_one_example(method, *args):
+    """`run_in_graph(method, *args)` for one example's tensors (a map over
+    unbatched examples gives them): each gets a batch axis of one, which
+    every output loses again. The caller decides, where the rank is known:
+    inside the kept trace, which relaxes shapes, it may not be."""
+    import tensorflow as tf
+
+    batch = tuple(tf.convert_to_tensor(arg)[None] for arg in args)
+    return tf.nest.map_structure(lambda t: t[0], run_in_graph(method, *batch))
+
+
 class PackedSequenceLength:
     """`sequence_length` as keras-hub's preprocessors have it, for a
     preprocessor whose packers (named in `PACKERS`, built in `build`) pad

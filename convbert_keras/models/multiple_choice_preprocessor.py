@@ -6,6 +6,7 @@ from convbert_keras._compat import preprocessing_function
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.graph_utils import PackedSequenceLength
 from convbert_keras.models.graph_utils import run_in_graph
+from convbert_keras.models.graph_utils import run_on_one_example
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 from convbert_keras.models.transformers_presets import TransformersPresets
 
@@ -82,11 +83,7 @@ class ConvBertMultipleChoicePreprocessor(PackedSequenceLength, TransformersPrese
 
         prompts, choices = tf.convert_to_tensor(x[0]), tf.convert_to_tensor(x[1])
         if choices.shape.rank == 1:
-            # One example (a map over unbatched examples): packed as a batch
-            # of one, returned unbatched. Decided here, where the rank is
-            # known, not inside the kept trace, which relaxes shapes.
-            inputs = run_in_graph(self._pack, prompts[None], choices[None])
-            inputs = {name: tensor[0] for name, tensor in inputs.items()}
+            inputs = run_on_one_example(self._pack, prompts, choices)  # one example
         else:
             inputs = run_in_graph(self._pack, prompts, choices)
         return keras.utils.pack_x_y_sample_weight(inputs, y, sample_weight)

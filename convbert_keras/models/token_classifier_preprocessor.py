@@ -6,6 +6,7 @@ from convbert_keras._compat import preprocessing_function
 from convbert_keras.models.backbone import ConvBertBackbone
 from convbert_keras.models.graph_utils import PackedSequenceLength
 from convbert_keras.models.graph_utils import run_in_graph
+from convbert_keras.models.graph_utils import run_on_one_example
 from convbert_keras.models.tokenizer import ConvBertTokenizer
 from convbert_keras.models.transformers_presets import TransformersPresets
 
@@ -112,11 +113,7 @@ class ConvBertTokenClassifierPreprocessor(PackedSequenceLength, TransformersPres
 
         batch = (x,) if y is None else (x, y)
         if not isinstance(x, tf.RaggedTensor) and tf.convert_to_tensor(x).shape.rank == 1:
-            # One example's words (a map over unbatched examples): processed
-            # as a batch of one, returned unbatched. Decided here, where the
-            # rank is known, not inside the kept trace, which relaxes shapes.
-            batch = tuple(tf.convert_to_tensor(t)[None] for t in batch)
-            return tf.nest.map_structure(lambda t: t[0], run_in_graph(self._call_tf, *batch))
+            return run_on_one_example(self._call_tf, *batch)  # one example's words
         return run_in_graph(self._call_tf, *batch)
 
     def _call_tf(self, x, y=None):

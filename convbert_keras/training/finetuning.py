@@ -275,11 +275,13 @@ class _FinetuneProgress(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
+        if step % self.steps_per_epoch and step % self.checkpoint_every:
+            return
+        # Before anything is saved, so that a diverged state never is.
+        check_finite_loss(logs, step, self.manager)
         if step % self.steps_per_epoch == 0:
-            check_finite_loss(logs, step, self.manager)
             self._end_epoch(step // self.steps_per_epoch, logs or {})
-        elif step % self.checkpoint_every == 0:
-            check_finite_loss(logs, step, self.manager)
+        else:
             self.manager.save(checkpoint_number=step)
 
     def _end_epoch(self, epoch, logs):

@@ -109,9 +109,7 @@ def restore_training(model, output_dir, chief, max_to_keep=3, warn=None):
         try:
             checkpoint.restore(path).assert_existing_objects_matched()
         except (tf.errors.OpError, ValueError, IndexError, AssertionError) as error:
-            reason = (
-                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            )
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             (warn or _warn)(
                 f"warning: skipping checkpoint {path}: it cannot be read ({reason}); "
                 "trying the one before it."
